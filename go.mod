@@ -1,0 +1,3 @@
+module github.com/vrid/vrid
+
+go 1.24
