@@ -1,0 +1,47 @@
+# vrid: `make` builds bin/vrid and lib/libvrid.so; `make test` runs every
+# test; `make bench` prints native-against-vrid figures.
+
+GO      ?= go
+CC      ?= gcc
+PREFIX  ?= /usr/local
+
+PRELOAD_DIR := vresource/preload
+PRELOAD_SRC := $(wildcard $(PRELOAD_DIR)/*.c)
+PRELOAD_HDR := $(wildcard $(PRELOAD_DIR)/*.h)
+PRELOAD_MAP := $(PRELOAD_DIR)/libvrid.map
+
+# The library lives inside every application process: strict, small, and
+# exporting only what it interposes.
+CFLAGS_PRELOAD := -std=gnu11 -D_GNU_SOURCE -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition \
+	-Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
+	-fno-stack-protector -D_FORTIFY_SOURCE=0
+LDFLAGS_PRELOAD := -shared -Wl,--version-script=$(PRELOAD_MAP) -Wl,-z,now -Wl,-z,relro -ldl -lpthread
+
+GO_BINS := bin/vrid bin/containerd-shim-vrid-v1 bin/vrid-hook
+GO_SRC  := $(shell find . -name '*.go' -not -path './_output/*' 2>/dev/null) go.mod go.sum
+
+.PHONY: all test test-unit test-integration bench clean install demo
+
+all: lib/libvrid.so $(GO_BINS)
+
+lib/libvrid.so: $(PRELOAD_SRC) $(PRELOAD_HDR) $(PRELOAD_MAP)
+	@mkdir -p lib
+	$(CC) $(CFLAGS_PRELOAD) -o $@.tmp $(PRELOAD_SRC) $(LDFLAGS_PRELOAD)
+	mv $@.tmp $@
+
+bin/%: $(GO_SRC)
+	@mkdir -p bin
+	@if [ -d cmd/$* ]; then $(GO) build -o $@ ./cmd/$*; fi
+
+test: all
+	scripts/test.sh
+
+bench: all
+	scripts/bench.sh
+
+install: all
+	install -D -m 0755 bin/vrid $(PREFIX)/bin/vrid
+	install -D -m 0644 lib/libvrid.so $(PREFIX)/lib/vrid/libvrid.so
+
+clean:
+	rm -rf bin lib _output

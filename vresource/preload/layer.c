@@ -1,0 +1,261 @@
+/*
+ * Attaching a process to its chain: resolve the real libc functions, map
+ * the chain's table file named in the environment, and check it before
+ * trusting a single slot.
+ */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "vrid.h"
+
+#define LOG_PREFIX "layer: "
+
+struct vrid_layer vrid;
+struct vrid_real real;
+int vrid_init_done;
+
+static int init_owner;			/* system tid running init, or 0 */
+static __thread int init_running;	/* this thread is inside init */
+
+long vrid_sys(long nr, long a, long b, long c, long d, long e, long f)
+{
+	long ret;
+#if defined(__x86_64__)
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+
+	__asm__ volatile("svc 0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory");
+	ret = x0;
+#else
+#error "vrid_sys: add this architecture's system call convention"
+#endif
+	return ret;
+}
+
+static const struct {
+	const char *name;
+	void **slot;
+} real_syms[] = {
+	{ "getpid", (void **)&real.getpid },
+	{ "getppid", (void **)&real.getppid },
+	{ "gettid", (void **)&real.gettid },
+	{ "kill", (void **)&real.kill },
+	{ "tgkill", (void **)&real.tgkill },
+	{ "sigqueue", (void **)&real.sigqueue },
+	{ "pidfd_open", (void **)&real.pidfd_open },
+	{ "getpgid", (void **)&real.getpgid },
+	{ "setpgid", (void **)&real.setpgid },
+	{ "getsid", (void **)&real.getsid },
+	{ "setsid", (void **)&real.setsid },
+	{ "tcgetpgrp", (void **)&real.tcgetpgrp },
+	{ "tcsetpgrp", (void **)&real.tcsetpgrp },
+	{ "sched_setaffinity", (void **)&real.sched_setaffinity },
+	{ "sched_getaffinity", (void **)&real.sched_getaffinity },
+	{ "sched_setparam", (void **)&real.sched_setparam },
+	{ "sched_getparam", (void **)&real.sched_getparam },
+	{ "sched_setscheduler", (void **)&real.sched_setscheduler },
+	{ "sched_getscheduler", (void **)&real.sched_getscheduler },
+	{ "sched_rr_get_interval", (void **)&real.sched_rr_get_interval },
+	{ "getpriority", (void **)&real.getpriority },
+	{ "setpriority", (void **)&real.setpriority },
+	{ "prlimit", (void **)&real.prlimit },
+	{ "waitpid", (void **)&real.waitpid },
+	{ "wait4", (void **)&real.wait4 },
+	{ "waitid", (void **)&real.waitid },
+	{ "fork", (void **)&real.fork },
+	{ "clone", (void **)&real.clone },
+	{ "posix_spawn", (void **)&real.posix_spawn },
+	{ "posix_spawnp", (void **)&real.posix_spawnp },
+	{ "execve", (void **)&real.execve },
+	{ "execvpe", (void **)&real.execvpe },
+	{ "execveat", (void **)&real.execveat },
+	{ "fexecve", (void **)&real.fexecve },
+	{ "syscall", (void **)&real.syscall },
+	{ "sigaction", (void **)&real.sigaction },
+	{ "sigwaitinfo", (void **)&real.sigwaitinfo },
+	{ "sigtimedwait", (void **)&real.sigtimedwait },
+	{ "open", (void **)&real.open },
+	{ "openat", (void **)&real.openat },
+	{ "fopen", (void **)&real.fopen },
+	{ "stat", (void **)&real.stat },
+	{ "lstat", (void **)&real.lstat },
+	{ "fstatat", (void **)&real.fstatat },
+	{ "access", (void **)&real.access },
+	{ "faccessat", (void **)&real.faccessat },
+	{ "readlink", (void **)&real.readlink },
+	{ "readlinkat", (void **)&real.readlinkat },
+	{ "opendir", (void **)&real.opendir },
+	{ "semget", (void **)&real.semget },
+	{ "semop", (void **)&real.semop },
+	{ "semtimedop", (void **)&real.semtimedop },
+	{ "semctl", (void **)&real.semctl },
+	{ "shmget", (void **)&real.shmget },
+	{ "shmat", (void **)&real.shmat },
+	{ "shmdt", (void **)&real.shmdt },
+	{ "shmctl", (void **)&real.shmctl },
+	{ "msgget", (void **)&real.msgget },
+	{ "msgsnd", (void **)&real.msgsnd },
+	{ "msgrcv", (void **)&real.msgrcv },
+	{ "msgctl", (void **)&real.msgctl },};
+
+void vrid_resolve_real(void)
+{
+	for (size_t i = 0; i < sizeof(real_syms) / sizeof(real_syms[0]); i++) {
+		*real_syms[i].slot = dlsym(RTLD_NEXT, real_syms[i].name);
+		if (!*real_syms[i].slot)
+			vrid_log(VRID_LOG_ERROR, LOG_PREFIX "libc has no %s", real_syms[i].name);
+	}
+}
+
+static int env_int(const char *name, long *out)
+{
+	const char *s = getenv(name);
+	char *end;
+
+	if (!s || !*s)
+		return -ENOENT;
+	*out = strtol(s, &end, 10);
+	return *end ? -EINVAL : 0;
+}
+
+static int check_index(struct vrid_index *idx, struct vrid_table_desc *d,
+		       enum vrid_type type, uint64_t size)
+{
+	uint32_t log2 = 0;
+
+	if (d->type != (uint32_t)type || d->slots < 16 || d->slots > (1u << 24) ||
+	    (d->slots & (d->slots - 1)))
+		return -1;
+	while ((1u << log2) < d->slots)
+		log2++;
+	if (d->shift != 32 - log2 || d->by_virt_off % 64 ||
+	    d->by_virt_off + 16ull * d->slots > size ||
+	    d->fresh_base > d->fresh_max || d->fresh_max > INT32_MAX)
+		return -1;
+	idx->by_virt = (uint64_t *)((char *)vrid.hdr + d->by_virt_off);
+	idx->by_sys = idx->by_virt + d->slots;
+	idx->mask = d->slots - 1;
+	idx->shift = d->shift;
+	idx->desc = d;
+	return 0;
+}
+
+static const char *check_header(const struct vrid_header *h, uint64_t size, long aid)
+{
+	if (h->magic != VRID_MAGIC)
+		return "bad magic";
+	if (h->version != VRID_VERSION)
+		return "unsupported version";
+	if (h->header_size != VRID_HEADER_SIZE || h->file_size != size)
+		return "wrong size";
+	if ((long)h->aid != aid)
+		return "belongs to another AID";
+	return NULL;
+}
+
+static struct vrid_header *map_table(const char *path, uint64_t *size)
+{
+	struct stat st;
+	long fd;
+	void *mem;
+
+	fd = vrid_sys(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0, 0, 0);
+	if (fd < 0) {
+		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot open tables %s: errno %ld", path, -fd);
+		return NULL;
+	}
+	if (vrid_sys2(SYS_fstat, fd, &st) < 0 || st.st_size < VRID_HEADER_SIZE) {
+		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "tables %s are truncated", path);
+		vrid_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+		return NULL;
+	}
+	mem = (void *)vrid_sys(SYS_mmap, 0, st.st_size, PROT_READ | PROT_WRITE,
+			       MAP_SHARED, fd, 0);
+	vrid_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+	if ((unsigned long)mem > -4096ul) {
+		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot map tables %s", path);
+		return NULL;
+	}
+	*size = st.st_size;
+	return mem;
+}
+
+static enum vrid_state attach(void)
+{
+	const char *path = getenv("VRID_TABLE");
+	const char *why;
+	uint64_t size;
+	long aid;
+
+	if (!path)
+		return VRID_OFF;
+	if (env_int("VRID_AID", &aid) < 0) {
+		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "VRID_TABLE is set but VRID_AID is not a number");
+		return VRID_BROKEN;
+	}
+	vrid.hdr = map_table(path, &size);
+	if (!vrid.hdr)
+		return VRID_BROKEN;
+	why = check_header(vrid.hdr, size, aid);
+	for (int t = 0; !why && t < VRID_NTYPES; t++)
+		if (check_index(&vrid.idx[t], &vrid.hdr->tables[t], t, size) < 0)
+			why = "corrupt table descriptor";
+	if (why) {
+		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "tables %s unusable: %s; "
+			 "translating calls fail with ENOTRECOVERABLE", path, why);
+		return VRID_BROKEN;
+	}
+	return VRID_ON;
+}
+
+void vrid_init_slow(void)
+{
+	int me = (int)vrid_sys0(SYS_gettid), owner = 0;
+	int saved_errno = errno;
+
+	if (init_running)
+		return;	/* libc called back into us while we resolve it */
+	if (!__atomic_compare_exchange_n(&init_owner, &owner, me, 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		while (!__atomic_load_n(&vrid_init_done, __ATOMIC_ACQUIRE))
+			vrid_sys0(SYS_sched_yield);
+		return;
+	}
+	init_running = 1;
+	vrid_log_init();
+	vrid_resolve_real();
+	vrid.state = attach();
+	if (vrid.state != VRID_OFF)
+		vrid_env_capture();
+	init_running = 0;
+	__atomic_store_n(&vrid_init_done, 1, __ATOMIC_RELEASE);
+	errno = saved_errno;
+}
+
+/* Each process records itself before main(), so the chain sees it at once. */
+__attribute__((constructor)) static void vrid_constructor(void)
+{
+	if (vrid_on())
+		getpid();
+}

@@ -1,0 +1,274 @@
+/*
+ * Internal interface of the preload layer.  Nothing here is exported: the
+ * version script (libvrid.map) exports only the interposed libc calls.
+ */
+#ifndef VRID_H
+#define VRID_H
+
+
+#include <dirent.h>
+#include <sched.h>
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/msg.h>
+#include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vrid_abi.h"
+
+#define VRID_HIDDEN __attribute__((visibility("hidden")))
+/* The interposed libc calls: the only symbols libvrid.map exports. */
+#define VRID_EXPORT __attribute__((visibility("default")))
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---- the layer: one per process ------------------------------------- */
+
+enum vrid_state {
+	VRID_OFF = 0,		/* not under vrid: every call passes through */
+	VRID_ON = 1,		/* attached to the chain's tables */
+	VRID_BROKEN = 2,	/* under vrid, but the tables are unusable */
+};
+
+/* One resource type's indexes, checked once at attach and then trusted. */
+struct vrid_index {
+	uint64_t *by_virt;
+	uint64_t *by_sys;
+	uint32_t mask;		/* slots - 1 */
+	uint32_t shift;
+	struct vrid_table_desc *desc;	/* live and fresh_* are shared, mutable */
+};
+
+struct vrid_layer {
+	int state;		/* enum vrid_state, set once by vrid_init_slow() */
+	struct vrid_header *hdr;
+	struct vrid_index idx[VRID_NTYPES];
+};
+
+extern struct vrid_layer vrid VRID_HIDDEN;
+extern int vrid_init_done VRID_HIDDEN;
+VRID_HIDDEN void vrid_init_slow(void);
+
+/* Every wrapper starts here.  After the first call it is one load. */
+static inline int vrid_on(void)
+{
+	if (unlikely(!__atomic_load_n(&vrid_init_done, __ATOMIC_ACQUIRE)))
+		vrid_init_slow();
+	return vrid.state == VRID_ON;
+}
+
+/* Under vrid but unable to translate: fail instead of answering wrong. */
+static inline int vrid_broken(void)
+{
+	return vrid.state == VRID_BROKEN;
+}
+
+/*
+ * Opens every wrapper: outside vrid the call goes straight to libc; with
+ * broken tables it fails with ENOTRECOVERABLE rather than guess.
+ */
+#define VRID_GUARD(fail, passthrough)				\
+	do {							\
+		if (unlikely(!vrid_on())) {			\
+			if (vrid_broken()) {			\
+				errno = ENOTRECOVERABLE;	\
+				return fail;			\
+			}					\
+			return passthrough;			\
+		}						\
+	} while (0)
+
+/* ---- the real libc functions, resolved once ------------------------- */
+
+struct vrid_real {
+	/* pids */
+	pid_t (*getpid)(void);
+	pid_t (*getppid)(void);
+	pid_t (*gettid)(void);
+	int (*kill)(pid_t, int);
+	int (*tgkill)(pid_t, pid_t, int);
+	int (*sigqueue)(pid_t, int, const union sigval);
+	int (*pidfd_open)(pid_t, unsigned int);
+	pid_t (*getpgid)(pid_t);
+	int (*setpgid)(pid_t, pid_t);
+	pid_t (*getsid)(pid_t);
+	pid_t (*setsid)(void);
+	pid_t (*tcgetpgrp)(int);
+	int (*tcsetpgrp)(int, pid_t);
+	int (*sched_setaffinity)(pid_t, size_t, const cpu_set_t *);
+	int (*sched_getaffinity)(pid_t, size_t, cpu_set_t *);
+	int (*sched_setparam)(pid_t, const struct sched_param *);
+	int (*sched_getparam)(pid_t, struct sched_param *);
+	int (*sched_setscheduler)(pid_t, int, const struct sched_param *);
+	int (*sched_getscheduler)(pid_t);
+	int (*sched_rr_get_interval)(pid_t, struct timespec *);
+	int (*getpriority)(__priority_which_t, id_t);
+	int (*setpriority)(__priority_which_t, id_t, int);
+	int (*prlimit)(pid_t, __rlimit_resource_t, const struct rlimit *, struct rlimit *);
+	pid_t (*waitpid)(pid_t, int *, int);
+	pid_t (*wait4)(pid_t, int *, int, struct rusage *);
+	int (*waitid)(idtype_t, id_t, siginfo_t *, int);
+	/* processes */
+	pid_t (*fork)(void);
+	int (*clone)(int (*)(void *), void *, int, void *, ...);
+	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			   const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			    const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*execveat)(int, const char *, char *const[], char *const[], int);
+	int (*fexecve)(int, char *const[], char *const[]);
+	long (*syscall)(long, ...);
+	/* signals */
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	int (*sigwaitinfo)(const sigset_t *, siginfo_t *);
+	int (*sigtimedwait)(const sigset_t *, siginfo_t *, const struct timespec *);
+	/* /proc paths */
+	int (*open)(const char *, int, ...);
+	int (*openat)(int, const char *, int, ...);
+	FILE *(*fopen)(const char *, const char *);
+	int (*stat)(const char *, struct stat *);
+	int (*lstat)(const char *, struct stat *);
+	int (*fstatat)(int, const char *, struct stat *, int);
+	int (*access)(const char *, int);
+	int (*faccessat)(int, const char *, int, int);
+	ssize_t (*readlink)(const char *, char *, size_t);
+	ssize_t (*readlinkat)(int, const char *, char *, size_t);
+	DIR *(*opendir)(const char *);
+	/* System V IPC */
+	int (*semget)(key_t, int, int);
+	int (*semop)(int, struct sembuf *, size_t);
+	int (*semtimedop)(int, struct sembuf *, size_t, const struct timespec *);
+	int (*semctl)(int, int, int, ...);
+	int (*shmget)(key_t, size_t, int);
+	void *(*shmat)(int, const void *, int);
+	int (*shmdt)(const void *);
+	int (*shmctl)(int, int, struct shmid_ds *);
+	int (*msgget)(key_t, int);
+	int (*msgsnd)(int, const void *, size_t, int);
+	ssize_t (*msgrcv)(int, void *, size_t, long, int);
+	int (*msgctl)(int, int, struct msqid_ds *);
+};
+
+extern struct vrid_real real VRID_HIDDEN;
+VRID_HIDDEN void vrid_resolve_real(void);
+
+/*
+ * Raw system calls for our own use: they never re-enter the layer and never
+ * touch errno.  The result is the kernel's: negative errno on failure.
+ */
+VRID_HIDDEN long vrid_sys(long nr, long a, long b, long c, long d, long e, long f);
+#define vrid_sys0(nr)			vrid_sys(nr, 0, 0, 0, 0, 0, 0)
+#define vrid_sys2(nr, a, b)		vrid_sys(nr, (long)(a), (long)(b), 0, 0, 0, 0)
+#define vrid_sys3(nr, a, b, c)		vrid_sys(nr, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+/* ---- translation tables (table.c) ----------------------------------- */
+
+/* Results of table operations: 0 or a negative errno. */
+VRID_HIDDEN int vrid_virt_to_sys(enum vrid_type type, int32_t virt, int32_t *sys);
+VRID_HIDDEN int vrid_sys_to_virt(enum vrid_type type, int32_t sys, int32_t *virt);
+VRID_HIDDEN int vrid_bind(enum vrid_type type, int32_t sys, int32_t *virt);
+/* The system key for vkey; a new mapping tries derived keys from attempt on. */
+VRID_HIDDEN int vrid_bind_key(int32_t vkey, uint32_t attempt, int32_t *skey, int *created);
+VRID_HIDDEN const char *vrid_type_name(enum vrid_type type);
+VRID_HIDDEN int vrid_remove_sys(enum vrid_type type, int32_t sys);
+VRID_HIDDEN int vrid_remove_virt(enum vrid_type type, int32_t virt);
+VRID_HIDDEN uint32_t vrid_live(enum vrid_type type);
+/* Calls fn for each entry, in slot order; stops when fn returns non-zero. */
+VRID_HIDDEN int vrid_each(enum vrid_type type,
+			  int (*fn)(int32_t virt, int32_t sys, void *arg), void *arg);
+VRID_HIDDEN void vrid_lock(sigset_t *saved);
+VRID_HIDDEN void vrid_unlock(const sigset_t *saved);
+
+/*
+ * Per resource type: how to tell whether a system id still names a live
+ * object.  A full table asks each entry before giving up.
+ */
+struct vrid_type_ops {
+	enum vrid_type type;
+	const char *name;
+	int (*sys_alive)(int32_t sys);
+};
+
+extern const struct vrid_type_ops pid_type_ops VRID_HIDDEN;
+extern const struct vrid_type_ops sem_type_ops VRID_HIDDEN;
+extern const struct vrid_type_ops shm_type_ops VRID_HIDDEN;
+extern const struct vrid_type_ops msg_type_ops VRID_HIDDEN;
+extern const struct vrid_type_ops ipckey_type_ops VRID_HIDDEN;
+
+/* ---- pids (pid.c, fork.c, signal.c) --------------------------------- */
+
+/* virt -> sys for a pid argument; 0 stays 0.  Negative errno if unknown. */
+VRID_HIDDEN int vrid_pid_in(pid_t vpid, pid_t *spid);
+/* sys -> virt for a pid result; a process outside the chain reads as 0. */
+VRID_HIDDEN pid_t vrid_pid_out(pid_t spid);
+/* Forgets a child the caller has just reaped. */
+VRID_HIDDEN void vrid_pid_reaped(pid_t spid);
+/* Records a new process or thread of the chain and returns its virtual id. */
+VRID_HIDDEN pid_t vrid_pid_bind(pid_t spid);
+VRID_HIDDEN void vrid_siginfo_out(siginfo_t *info);
+/* Rebinds the caller's own pid in a new child. */
+VRID_HIDDEN void vrid_pid_child(void);
+/* Records a new child; on failure kills and reaps it and fails EAGAIN. */
+VRID_HIDDEN pid_t vrid_child_out(pid_t spid);
+/* The virtual id of a child a wait call returned; forgets it if reaped. */
+VRID_HIDDEN pid_t vrid_waited_out(pid_t spid, int reaped);
+VRID_HIDDEN int vrid_siginfo_reaped(const siginfo_t *info, int options);
+VRID_HIDDEN int vrid_priority_who_in(int which, id_t vwho, id_t *swho);
+
+/* ---- SysV IPC (ipc.c) ------------------------------------------------ */
+
+/* Creates or opens an object through get() with the chain's private key. */
+typedef int (*ipc_get_fn)(key_t skey, int flags, const void *arg);
+VRID_HIDDEN int vrid_ipc_get(enum vrid_type type, key_t vkey, int flags, ipc_get_fn get,
+			     const void *arg);
+VRID_HIDDEN key_t vrid_key_out(key_t skey);
+VRID_HIDDEN void vrid_key_forget_if_unused(key_t skey);
+/* After IPC_RMID: the object's entry goes, and its key's if nothing else uses it. */
+VRID_HIDDEN void vrid_ipc_removed(enum vrid_type type, int sid, key_t skey);
+/* An unknown id fails EINVAL, as the kernel does for a removed one. */
+VRID_HIDDEN int vrid_ipc_id_in(enum vrid_type type, int vid, int *sid);
+VRID_HIDDEN int vrid_ipc_id_out(enum vrid_type type, int sid);
+/* The index-th object of the chain in virtual id order, for *_STAT. */
+VRID_HIDDEN int vrid_ipc_nth(enum vrid_type type, int index, int32_t *virt, int32_t *sys);
+VRID_HIDDEN int vrid_ipc_max_index(enum vrid_type type);
+
+/* ---- environment across exec (exec.c) ------------------------------- */
+
+#define VRID_ENV_MAX 8		/* entries vrid_env_fix may add */
+#define VRID_ENV_LEN 4096	/* longest "NAME=value" kept */
+#define VRID_PRELOAD_LEN 8192	/* longest LD_PRELOAD entry built */
+VRID_HIDDEN void vrid_env_capture(void);
+VRID_HIDDEN int vrid_env_count(char *const envp[]);
+VRID_HIDDEN void vrid_env_fix(char *const envp[], char **out, char *preload_buf);
+
+/* Declares fixed, envp with the chain's variables put back, on the stack. */
+#define VRID_WITH_ENV(envp, fixed)					\
+	char *fixed[vrid_env_count(envp) + VRID_ENV_MAX + 1];		\
+	char fixed##_preload[VRID_PRELOAD_LEN];				\
+	vrid_env_fix(envp, fixed, fixed##_preload)
+
+/* ---- logging (log.c) -------------------------------------------------- */
+
+enum vrid_level { VRID_LOG_ERROR, VRID_LOG_WARN, VRID_LOG_INFO, VRID_LOG_DEBUG };
+VRID_HIDDEN void vrid_log(enum vrid_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+VRID_HIDDEN void vrid_log_init(void);
+
+/* Set errno from a negative result and return -1, the libc convention. */
+static inline int vrid_fail(int neg_errno)
+{
+	errno = -neg_errno;
+	return -1;
+}
+
+#endif

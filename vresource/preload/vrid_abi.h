@@ -1,0 +1,73 @@
+/*
+ * The translation-table file: the one binary contract between the Go side
+ * (vresource/table*.go) and the preload layer.  Every field has a fixed
+ * width and a fixed offset; test/layout_test.c and vresource/layout_test.go
+ * check the same numbers, so a change here must change both.
+ *
+ * One file per application chain (AID).  It holds a header and, per
+ * resource type, two open-addressing indexes of 64-bit slots: one keyed by
+ * the virtual id, one keyed by the system id.  A slot is read with a single
+ * atomic load, so lookups never lock and never see half an entry.
+ *
+ *   slot == 0                 empty: ends a probe
+ *   slot == VRID_SLOT_TOMB    removed: a probe goes on past it
+ *   otherwise                 high 32 bits: enc(key), low 32 bits: value
+ *
+ * enc(x) = (uint32_t)x ^ 0x80000000 maps every id >= 0 and every IPC key
+ * except INT32_MIN to a non-zero word; INT32_MIN is refused as a key.
+ */
+#ifndef VRID_ABI_H
+#define VRID_ABI_H
+
+#include <stdint.h>
+
+#define VRID_MAGIC		0x44495256u	/* "VRID" little-endian */
+#define VRID_VERSION		1
+#define VRID_HEADER_SIZE	4096
+#define VRID_NAME_MAX		64
+
+#define VRID_SLOT_TOMB		1ull
+#define VRID_KEY_BIAS		0x80000000u
+#define VRID_HASH_MUL		0x9e3779b1u
+
+/* Resource types, in table order.  Never renumber: they are on disk. */
+enum vrid_type {
+	VRID_PID = 0,		/* pids, tids, process groups and sessions */
+	VRID_SEM = 1,		/* System V semaphore set ids */
+	VRID_SHM = 2,		/* System V shared memory ids */
+	VRID_MSG = 3,		/* System V message queue ids */
+	VRID_IPCKEY = 4,	/* IPC keys: virtual key -> private system key */
+	VRID_NTYPES = 5,
+};
+
+/* Header flags. */
+#define VRID_FLAG_SEQUENTIAL	0x1u	/* never reuse the system id as virtual */
+
+struct vrid_table_desc {
+	uint32_t type;		/* enum vrid_type */
+	uint32_t slots;		/* power of two, per index */
+	uint32_t shift;		/* 32 - log2(slots): hash = enc * MUL >> shift */
+	uint32_t live;		/* entries; written under the writer lock */
+	uint64_t by_virt_off;	/* from file start; by_sys follows it */
+	uint32_t fresh_next;	/* next virtual id to try when one is needed */
+	uint32_t fresh_base;	/* fresh ids run fresh_base..fresh_max, then wrap */
+	uint32_t fresh_max;
+	uint32_t reserved[3];
+};
+
+struct vrid_header {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t header_size;
+	uint32_t generation;	/* bumped each time a restore rebinds ids */
+	uint32_t flags;
+	uint64_t aid;
+	uint64_t file_size;
+	uint32_t writer;	/* system tid holding the writer lock, or 0 */
+	uint32_t shm_doomed;	/* shm ids removed while still attached */
+	uint32_t reserved[6];
+	char name[VRID_NAME_MAX];	/* NUL-terminated chain name */
+	struct vrid_table_desc tables[VRID_NTYPES];
+};
+
+#endif
