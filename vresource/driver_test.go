@@ -1,0 +1,152 @@
+package vresource
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// A driver runs a script of table commands, one a line, and answers one
+// line each (dump: several, ending in "end").  testdata/interop.c speaks
+// the same protocol over the real table.c, so one script can run on
+// either side and the answers compared.
+//
+//	bind TYPE SYS          VIRT, or "full"
+//	lookup TYPE VIRT       SYS, or "absent"
+//	reverse TYPE SYS       VIRT, or "absent"
+//	remove-sys TYPE SYS    "ok" or "absent"
+//	remove-virt TYPE VIRT  "ok" or "absent"
+//	bindkey VKEY ATTEMPT   "SKEY created" or "SKEY found", or "full"
+//	live TYPE              the entry count
+//	dump TYPE              "VIRT SYS" per entry in slot order, then "end"
+//	derive AID VKEY N      deriveKey for any AID and attempt N
+
+// runLine runs one command on tb and returns its answer, without the
+// final newline.
+func runLine(tb *Tables, line string) string {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return ""
+	}
+	arg := func(i int) int64 {
+		if i >= len(f) {
+			return 0
+		}
+		n, _ := strconv.ParseInt(f[i], 10, 64)
+		return n
+	}
+	rt, id := ResourceType(arg(1)), int32(arg(2))
+	switch f[0] {
+	case "bind":
+		virt, err := tb.Bind(rt, id)
+		return answer(strconv.Itoa(int(virt)), err, ErrFull, "full")
+	case "lookup", "reverse":
+		find := tb.Lookup
+		if f[0] == "reverse" {
+			find = tb.Reverse
+		}
+		if v, ok := find(rt, id); ok {
+			return strconv.Itoa(int(v))
+		}
+		return "absent"
+	case "remove-sys":
+		return answer("ok", tb.RemoveSys(rt, id), ErrNotFound, "absent")
+	case "remove-virt":
+		return answer("ok", tb.RemoveVirt(rt, id), ErrNotFound, "absent")
+	case "bindkey":
+		skey, created, err := tb.bindKey(int32(arg(1)), uint32(arg(2)))
+		how := "found"
+		if created {
+			how = "created"
+		}
+		return answer(fmt.Sprintf("%d %s", skey, how), err, ErrFull, "full")
+	case "live":
+		return strconv.Itoa(int(tb.Live(rt)))
+	case "dump":
+		var b strings.Builder
+		for _, e := range tb.idx[rt].entries() {
+			fmt.Fprintf(&b, "%d %d\n", e.Virt, e.Sys)
+		}
+		return b.String() + "end"
+	case "derive":
+		return strconv.Itoa(int(deriveKey(AID(arg(1)), int32(arg(2)), uint32(arg(3)))))
+	}
+	return "unknown command " + f[0]
+}
+
+func answer(ok string, err, expected error, said string) string {
+	switch {
+	case err == nil:
+		return ok
+	case errors.Is(err, expected):
+		return said
+	}
+	return "error: " + err.Error()
+}
+
+// runScript runs a whole script in this process.
+func runScript(tb *Tables, script string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSuffix(script, "\n"), "\n") {
+		b.WriteString(runLine(tb, line) + "\n")
+	}
+	return b.String()
+}
+
+// serveScript is the Go driver process: commands from in, answers to out.
+func serveScript(tb *Tables, in io.Reader, out io.Writer) error {
+	sc := bufio.NewScanner(in)
+	w := bufio.NewWriter(out)
+	for sc.Scan() {
+		fmt.Fprintln(w, runLine(tb, sc.Text()))
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+const helperEnv = "VRID_TEST_HELPER"
+
+// TestHelperProcess is not a test: it is the body of the processes the
+// tests start by re-running the test binary, chosen by $VRID_TEST_HELPER.
+func TestHelperProcess(t *testing.T) {
+	var err error
+	switch os.Getenv(helperEnv) {
+	case "":
+		t.Skip("only runs as a helper process")
+	case "tables":
+		err = helpTables(os.Getenv("VRID_TABLE"))
+	case "register":
+		err = helpRegister(os.Getenv("VRID_STATE"), os.Getenv("VRID_COUNT"))
+	default:
+		err = fmt.Errorf("unknown helper %q", os.Getenv(helperEnv))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func helpTables(path string) error {
+	tb, err := OpenTables(path)
+	if err != nil {
+		return err
+	}
+	defer tb.Close()
+	return serveScript(tb, os.Stdin, os.Stdout)
+}
+
+// helperCommand re-runs the test binary as a helper process.
+func helperCommand(helper string, env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), append([]string{helperEnv + "=" + helper}, env...)...)
+	return cmd
+}

@@ -1,0 +1,121 @@
+package vresource
+
+import (
+	"math"
+	"unsafe"
+)
+
+// The table-file layout, mirrored from preload/vrid_abi.h.  layout_test.go
+// compiles that header and checks every offset, size and value below.
+const (
+	TableMagic      = 0x44495256 // "VRID" little-endian
+	TableVersion    = 1
+	TableHeaderSize = 4096
+	TableNameMax    = 64 // bytes, NUL included
+
+	SlotEmpty = 0
+	SlotTomb  = 1
+
+	// KeyBias maps every id >= 0, and every IPC key but math.MinInt32, to
+	// a non-zero slot key; math.MinInt32 can't be stored.
+	KeyBias = 0x80000000
+	HashMul = 0x9e3779b1
+
+	FlagSequential = 0x1 // never reuse the system id as virtual id
+)
+
+// Defaults and bounds of the tables Go creates.  The C side only reads
+// them from the file.
+const (
+	DefaultPIDSlots = 16384
+	DefaultIPCSlots = 4096 // sem, shm, msg and ipckey each
+
+	MinSlots = 16
+	MaxSlots = 1 << 24
+
+	// Fresh pids start above the ids of early system daemons and end at
+	// the kernel's PID_MAX_LIMIT, so they look like pids.
+	PIDFreshBase = 1000
+	PIDFreshMax  = 4194304
+	IPCFreshBase = 1
+	IPCFreshMax  = math.MaxInt32
+
+	slotBytes    = 8
+	indexAlign   = 64 // a cache line: no index shares one with another
+	fileAlign    = 4096
+	headerStruct = 368 // sizeof(struct vrid_header)
+	descStruct   = 48  // sizeof(struct vrid_table_desc)
+)
+
+// tableDesc is struct vrid_table_desc.  Live and FreshNext are shared
+// with other processes and change under the writer lock.
+type tableDesc struct {
+	Type      uint32
+	Slots     uint32 // power of two, per index
+	Shift     uint32 // 32 - log2(Slots)
+	Live      uint32
+	ByVirtOff uint64 // from file start; by_sys follows it
+	FreshNext uint32
+	FreshBase uint32
+	FreshMax  uint32
+	Reserved  [3]uint32
+}
+
+// header is struct vrid_header, laid over the first bytes of the mapping.
+// Go and C give both structs the same natural alignment on every
+// architecture the preload layer supports (amd64, arm64), so an overlay
+// is exact there; the size checks below catch any other outcome.
+type header struct {
+	Magic      uint32
+	Version    uint16
+	HeaderSize uint16
+	Generation uint32
+	Flags      uint32
+	AID        uint64
+	FileSize   uint64
+	Writer     uint32 // system tid holding the writer lock, or 0
+	ShmDoomed  uint32
+	Reserved   [6]uint32
+	Name       [TableNameMax]byte
+	Tables     [NumResourceTypes]tableDesc
+}
+
+// Compile-time checks: each array has a negative length, and the build
+// fails, if a struct's size differs from C's.
+var (
+	_ [unsafe.Sizeof(header{}) - headerStruct]byte
+	_ [headerStruct - unsafe.Sizeof(header{})]byte
+	_ [unsafe.Sizeof(tableDesc{}) - descStruct]byte
+	_ [descStruct - unsafe.Sizeof(tableDesc{})]byte
+)
+
+// freshRange is the range fresh virtual ids of a type are drawn from.
+func freshRange(rt ResourceType) (base, limit uint32) {
+	if rt == PID {
+		return PIDFreshBase, PIDFreshMax
+	}
+	return IPCFreshBase, IPCFreshMax
+}
+
+func defaultSlots(rt ResourceType) uint32 {
+	if rt == PID {
+		return DefaultPIDSlots
+	}
+	return DefaultIPCSlots
+}
+
+func alignUp(n, to uint64) uint64 {
+	return (n + to - 1) / to * to
+}
+
+// fileLayout places the indexes after the header, in type order, each
+// pair of indexes at a 64-byte boundary.  It returns the by_virt offsets
+// and the file size.
+func fileLayout(slots [NumResourceTypes]uint32) (offs [NumResourceTypes]uint64, size uint64) {
+	end := uint64(TableHeaderSize)
+	for rt := range offs {
+		offs[rt] = alignUp(end, indexAlign)
+		end = offs[rt] + 2*slotBytes*uint64(slots[rt])
+	}
+	return offs, alignUp(end, fileAlign)
+}

@@ -1,0 +1,88 @@
+package vresource
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+// TestLayoutMatchesC compiles testdata/layout.c against vrid_abi.h and
+// checks every offset, size and constant it prints against Go's.
+func TestLayoutMatchesC(t *testing.T) {
+	out, err := exec.Command(buildC(t, "layout", "testdata/layout.c")).Output()
+	if err != nil {
+		t.Fatalf("run layout: %v", err)
+	}
+	// name -> "offset size", or constant name -> value
+	fromC := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == "const" {
+			f = f[1:]
+		}
+		if len(f) < 2 {
+			t.Fatalf("layout.c printed %q", line)
+		}
+		fromC[f[0]] = strings.Join(f[1:], " ")
+	}
+
+	var h header
+	var d tableDesc
+	field := func(off, size uintptr) string { return fmt.Sprintf("%d %d", off, size) }
+	tests := []struct{ name, goSide string }{
+		{"header", field(0, unsafe.Sizeof(h))},
+		{"header.magic", field(unsafe.Offsetof(h.Magic), unsafe.Sizeof(h.Magic))},
+		{"header.version", field(unsafe.Offsetof(h.Version), unsafe.Sizeof(h.Version))},
+		{"header.header_size", field(unsafe.Offsetof(h.HeaderSize), unsafe.Sizeof(h.HeaderSize))},
+		{"header.generation", field(unsafe.Offsetof(h.Generation), unsafe.Sizeof(h.Generation))},
+		{"header.flags", field(unsafe.Offsetof(h.Flags), unsafe.Sizeof(h.Flags))},
+		{"header.aid", field(unsafe.Offsetof(h.AID), unsafe.Sizeof(h.AID))},
+		{"header.file_size", field(unsafe.Offsetof(h.FileSize), unsafe.Sizeof(h.FileSize))},
+		{"header.writer", field(unsafe.Offsetof(h.Writer), unsafe.Sizeof(h.Writer))},
+		{"header.shm_doomed", field(unsafe.Offsetof(h.ShmDoomed), unsafe.Sizeof(h.ShmDoomed))},
+		{"header.reserved", field(unsafe.Offsetof(h.Reserved), unsafe.Sizeof(h.Reserved))},
+		{"header.name", field(unsafe.Offsetof(h.Name), unsafe.Sizeof(h.Name))},
+		{"header.tables", field(unsafe.Offsetof(h.Tables), unsafe.Sizeof(h.Tables))},
+		{"desc", field(0, unsafe.Sizeof(d))},
+		{"desc.type", field(unsafe.Offsetof(d.Type), unsafe.Sizeof(d.Type))},
+		{"desc.slots", field(unsafe.Offsetof(d.Slots), unsafe.Sizeof(d.Slots))},
+		{"desc.shift", field(unsafe.Offsetof(d.Shift), unsafe.Sizeof(d.Shift))},
+		{"desc.live", field(unsafe.Offsetof(d.Live), unsafe.Sizeof(d.Live))},
+		{"desc.by_virt_off", field(unsafe.Offsetof(d.ByVirtOff), unsafe.Sizeof(d.ByVirtOff))},
+		{"desc.fresh_next", field(unsafe.Offsetof(d.FreshNext), unsafe.Sizeof(d.FreshNext))},
+		{"desc.fresh_base", field(unsafe.Offsetof(d.FreshBase), unsafe.Sizeof(d.FreshBase))},
+		{"desc.fresh_max", field(unsafe.Offsetof(d.FreshMax), unsafe.Sizeof(d.FreshMax))},
+		{"desc.reserved", field(unsafe.Offsetof(d.Reserved), unsafe.Sizeof(d.Reserved))},
+		{"VRID_MAGIC", fmt.Sprint(TableMagic)},
+		{"VRID_VERSION", fmt.Sprint(TableVersion)},
+		{"VRID_HEADER_SIZE", fmt.Sprint(TableHeaderSize)},
+		{"VRID_NAME_MAX", fmt.Sprint(TableNameMax)},
+		{"VRID_SLOT_TOMB", fmt.Sprint(SlotTomb)},
+		{"VRID_KEY_BIAS", fmt.Sprint(KeyBias)},
+		{"VRID_HASH_MUL", fmt.Sprint(HashMul)},
+		{"VRID_FLAG_SEQUENTIAL", fmt.Sprint(FlagSequential)},
+		{"VRID_PID", fmt.Sprint(uint32(PID))},
+		{"VRID_SEM", fmt.Sprint(uint32(Sem))},
+		{"VRID_SHM", fmt.Sprint(uint32(Shm))},
+		{"VRID_MSG", fmt.Sprint(uint32(Msg))},
+		{"VRID_IPCKEY", fmt.Sprint(uint32(IPCKey))},
+		{"VRID_NTYPES", fmt.Sprint(NumResourceTypes)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cSide, ok := fromC[tt.name]
+			if !ok {
+				t.Fatalf("layout.c printed no %s", tt.name)
+			}
+			if cSide != tt.goSide {
+				t.Errorf("%s: C says %q, Go says %q", tt.name, cSide, tt.goSide)
+			}
+			delete(fromC, tt.name)
+		})
+	}
+	for name := range fromC {
+		t.Errorf("layout.c printed %s, which Go does not check", name)
+	}
+}

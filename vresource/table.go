@@ -1,0 +1,269 @@
+package vresource
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+var (
+	// ErrFull: a table has no room for another entry.
+	ErrFull = errors.New("table full")
+	// ErrNotFound: no entry has that id.
+	ErrNotFound = errors.New("no such entry")
+	// ErrExists: an entry already has that id.
+	ErrExists = errors.New("entry exists")
+	// ErrInvalidID: the id can't be stored (math.MinInt32, see KeyBias).
+	ErrInvalidID = errors.New("id can't be stored")
+	// ErrCorrupt: a table file fails the checks the preload layer makes.
+	ErrCorrupt = errors.New("corrupt table file")
+)
+
+// Tables is one chain's mapped table file.  Lookups never lock; every
+// write takes the file's writer lock, shared with the chain's processes.
+// A Tables must not be used after Close.
+type Tables struct {
+	path string
+	mem  []byte  // the whole file, mapped shared
+	hdr  *header // overlays mem
+	idx  [NumResourceTypes]index
+	aid  AID
+	name string
+
+	// mu orders this process's writers before the shared writer lock.
+	mu sync.Mutex
+}
+
+// Entry is one translation: Virt is the id the chain sees, Sys the
+// kernel's.
+type Entry struct {
+	Type ResourceType
+	Virt int32
+	Sys  int32
+}
+
+// AID is the chain the tables belong to.
+func (t *Tables) AID() AID { return t.aid }
+
+// Name is the chain's name as the file records it.
+func (t *Tables) Name() string { return t.name }
+
+// Generation counts the restores that rebound ids in these tables.
+func (t *Tables) Generation() uint32 { return atomic.LoadUint32(&t.hdr.Generation) }
+
+// BumpGeneration marks one more restore and returns the new generation.
+func (t *Tables) BumpGeneration() uint32 { return atomic.AddUint32(&t.hdr.Generation, 1) }
+
+// Sequential reports whether virtual ids are always fresh, never the
+// system id itself.
+func (t *Tables) Sequential() bool { return t.hdr.Flags&FlagSequential != 0 }
+
+// Live is the number of entries of a type.
+func (t *Tables) Live(rt ResourceType) uint32 {
+	if !rt.valid() {
+		return 0
+	}
+	return t.idx[rt].live()
+}
+
+// Slots is the size of each of a type's two indexes.
+func (t *Tables) Slots(rt ResourceType) uint32 {
+	if !rt.valid() {
+		return 0
+	}
+	return t.idx[rt].mask + 1
+}
+
+// Lookup translates a virtual id to the system id.
+func (t *Tables) Lookup(rt ResourceType, virt int32) (sys int32, ok bool) {
+	if !rt.valid() {
+		return 0, false
+	}
+	return t.idx[rt].find(t.idx[rt].byVirt, virt)
+}
+
+// Reverse translates a system id to the virtual id.
+func (t *Tables) Reverse(rt ResourceType, sys int32) (virt int32, ok bool) {
+	if !rt.valid() {
+		return 0, false
+	}
+	return t.idx[rt].find(t.idx[rt].bySys, sys)
+}
+
+// Entries lists a type's entries sorted by virtual id.  It takes no lock:
+// an entry bound or removed meanwhile may be in the list or not.
+func (t *Tables) Entries(rt ResourceType) []Entry {
+	if !rt.valid() {
+		return nil
+	}
+	out := t.idx[rt].entries()
+	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.Virt, b.Virt) })
+	return out
+}
+
+func (t *Tables) checkType(rt ResourceType) error {
+	if !rt.valid() {
+		return fmt.Errorf("tables %s: unknown resource type %d", t.path, uint32(rt))
+	}
+	return nil
+}
+
+func (t *Tables) checkIDs(rt ResourceType, ids ...int32) error {
+	if err := t.checkType(rt); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if !storable(id) {
+			return fmt.Errorf("tables %s: %s id %d: %w", t.path, rt, id, ErrInvalidID)
+		}
+	}
+	return nil
+}
+
+// Bind returns the virtual id of a system id, making an entry if there is
+// none, with vrid_bind's policy: the system id keeps its own value as
+// virtual id when that value is free in the chain (and the tables are not
+// sequential), so an unrestored chain sees the ids the OS gave; otherwise
+// it gets a fresh one.  A full pid table first drops the entries of
+// processes that are gone.
+func (t *Tables) Bind(rt ResourceType, sys int32) (virt int32, err error) {
+	if err := t.checkIDs(rt, sys); err != nil {
+		return 0, err
+	}
+	ix := &t.idx[rt]
+	if virt, ok := ix.find(ix.bySys, sys); ok {
+		return virt, nil
+	}
+	err = t.withWriter(func() error {
+		var ok bool
+		if virt, ok = ix.find(ix.bySys, sys); ok {
+			return nil
+		}
+		if err := t.roomLocked(ix, rt == PID); err != nil {
+			return err
+		}
+		if !t.Sequential() && !ix.virtUsed(sys) {
+			virt = sys
+		} else if virt, ok = ix.freshLocked(); !ok {
+			return t.fullError(ix, fmt.Sprintf("no free virtual id in %d..%d",
+				ix.desc.FreshBase, ix.desc.FreshMax))
+		}
+		ix.insertLocked(virt, sys)
+		return nil
+	})
+	return virt, err
+}
+
+// roomLocked fails with ErrFull when the index holds 3/4 of its slots,
+// after dropping dead entries if collect says so.
+func (t *Tables) roomLocked(ix *index, collect bool) error {
+	if ix.live() < ix.fullAt() {
+		return nil
+	}
+	if collect && ix.collectLocked(pidAlive) > 0 && ix.live() < ix.fullAt() {
+		return nil
+	}
+	return t.fullError(ix, "")
+}
+
+func (t *Tables) fullError(ix *index, why string) error {
+	if why != "" {
+		why = ", " + why
+	}
+	return fmt.Errorf("tables %s: %s %w (%d entries in %d slots%s); raise [tables] %s_slots in config.toml",
+		t.path, ix.rt, ErrFull, ix.live(), ix.mask+1, why, ix.rt)
+}
+
+// Insert adds an explicit pair, as a restore does.  It never drops dead
+// entries to make room: a restore may insert ids of processes it has not
+// started yet.
+func (t *Tables) Insert(rt ResourceType, virt, sys int32) error {
+	if err := t.checkIDs(rt, virt, sys); err != nil {
+		return err
+	}
+	ix := &t.idx[rt]
+	return t.withWriter(func() error {
+		if err := t.absentLocked(ix, virt, sys); err != nil {
+			return err
+		}
+		if err := t.roomLocked(ix, false); err != nil {
+			return err
+		}
+		ix.insertLocked(virt, sys)
+		return nil
+	})
+}
+
+func (t *Tables) absentLocked(ix *index, virt, sys int32) error {
+	if other, ok := ix.find(ix.byVirt, virt); ok {
+		return fmt.Errorf("tables %s: %s virt %d already maps to sys %d: %w", t.path, ix.rt, virt, other, ErrExists)
+	}
+	if other, ok := ix.find(ix.bySys, sys); ok {
+		return fmt.Errorf("tables %s: %s sys %d already maps to virt %d: %w", t.path, ix.rt, sys, other, ErrExists)
+	}
+	return nil
+}
+
+// Rebind points an existing virtual id at a new system id, as a restore
+// does once the object is recreated.  The by_virt slot is rewritten in
+// place, so a lookup of virt never misses meanwhile.
+func (t *Tables) Rebind(rt ResourceType, virt, newSys int32) error {
+	if err := t.checkIDs(rt, virt, newSys); err != nil {
+		return err
+	}
+	ix := &t.idx[rt]
+	return t.withWriter(func() error {
+		i, s, found := ix.probe(ix.byVirt, virt)
+		if !found {
+			return fmt.Errorf("tables %s: rebind %s virt %d: %w", t.path, rt, virt, ErrNotFound)
+		}
+		oldSys := slotVal(s)
+		if oldSys == newSys {
+			return nil
+		}
+		if other, ok := ix.find(ix.bySys, newSys); ok {
+			return fmt.Errorf("tables %s: rebind %s virt %d: sys %d already maps to virt %d: %w",
+				t.path, rt, virt, newSys, other, ErrExists)
+		}
+		ix.delLocked(ix.bySys, oldSys)
+		ix.putLocked(ix.bySys, newSys, virt)
+		atomic.StoreUint64(&ix.byVirt[i], makeSlot(enc(virt), newSys))
+		return nil
+	})
+}
+
+// RemoveSys drops the entry of a system id.
+func (t *Tables) RemoveSys(rt ResourceType, sys int32) error {
+	return t.remove(rt, sys, true)
+}
+
+// RemoveVirt drops the entry of a virtual id.
+func (t *Tables) RemoveVirt(rt ResourceType, virt int32) error {
+	return t.remove(rt, virt, false)
+}
+
+func (t *Tables) remove(rt ResourceType, id int32, bySys bool) error {
+	if err := t.checkIDs(rt, id); err != nil {
+		return err
+	}
+	ix := &t.idx[rt]
+	side, slots := "virt", ix.byVirt
+	if bySys {
+		side, slots = "sys", ix.bySys
+	}
+	return t.withWriter(func() error {
+		other, found := ix.find(slots, id)
+		switch {
+		case !found:
+			return fmt.Errorf("tables %s: remove %s %s %d: %w", t.path, rt, side, id, ErrNotFound)
+		case bySys:
+			ix.removeLocked(other, id)
+		default:
+			ix.removeLocked(id, other)
+		}
+		return nil
+	})
+}

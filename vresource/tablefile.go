@@ -1,0 +1,243 @@
+package vresource
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"slices"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// TableOptions shape a new table file.
+type TableOptions struct {
+	Name       string                  // the chain's name, at most TableNameMax-1 bytes
+	Slots      map[ResourceType]uint32 // per index; absent or 0: the default
+	Sequential bool                    // virtual ids are always fresh
+}
+
+// CreateTables makes the table file of a chain at path, which must not
+// exist.  The file is built under a temporary name in the same directory
+// and then linked into place, so that nobody ever maps half a header and
+// an existing file is never replaced.  The file is private to its owner
+// (mode 0600): chain processes running as another user need it handed
+// over, as an fd (VRID_TABLE_FD) or by chown.
+func CreateTables(path string, aid AID, opt TableOptions) (*Tables, error) {
+	slots, err := resolveSlots(opt.Slots)
+	if err != nil {
+		return nil, fmt.Errorf("create tables %s: %w", path, err)
+	}
+	if err := checkTableName(opt.Name); err != nil {
+		return nil, fmt.Errorf("create tables %s: %w", path, err)
+	}
+	if aid == 0 {
+		return nil, fmt.Errorf("create tables %s: aid 0 names no chain", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("create tables %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+
+	offs, size := fileLayout(slots)
+	if err := f.Truncate(int64(size)); err != nil {
+		return nil, fmt.Errorf("create tables %s: %w", path, err)
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("create tables %s: map: %w", path, err)
+	}
+	writeHeader(overlay(mem), aid, opt, slots, offs, size)
+	// Link, not rename: rename would silently replace an existing file.
+	if err := os.Link(f.Name(), path); err != nil {
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("create tables %s: %w", path, err)
+	}
+	return attach(path, mem), nil
+}
+
+func resolveSlots(want map[ResourceType]uint32) ([NumResourceTypes]uint32, error) {
+	var slots [NumResourceTypes]uint32
+	for rt := range want {
+		if !rt.valid() {
+			return slots, fmt.Errorf("slots for unknown resource type %d", uint32(rt))
+		}
+	}
+	for rt := range slots {
+		n := want[ResourceType(rt)]
+		if n == 0 {
+			n = defaultSlots(ResourceType(rt))
+		}
+		if !validSlots(n) {
+			return slots, fmt.Errorf("%s slots %d: want a power of two from %d to %d",
+				ResourceType(rt), n, MinSlots, MaxSlots)
+		}
+		slots[rt] = n
+	}
+	return slots, nil
+}
+
+func validSlots(n uint32) bool {
+	return n >= MinSlots && n <= MaxSlots && n&(n-1) == 0
+}
+
+func checkTableName(name string) error {
+	if len(name) >= TableNameMax {
+		return fmt.Errorf("chain name %q is %d bytes; the limit is %d", name, len(name), TableNameMax-1)
+	}
+	if bytes.IndexByte([]byte(name), 0) >= 0 {
+		return fmt.Errorf("chain name %q holds a NUL byte", name)
+	}
+	return nil
+}
+
+func overlay(mem []byte) *header {
+	return (*header)(unsafe.Pointer(&mem[0]))
+}
+
+func writeHeader(h *header, aid AID, opt TableOptions, slots [NumResourceTypes]uint32,
+	offs [NumResourceTypes]uint64, size uint64) {
+	h.Magic = TableMagic
+	h.Version = TableVersion
+	h.HeaderSize = TableHeaderSize
+	if opt.Sequential {
+		h.Flags |= FlagSequential
+	}
+	h.AID = uint64(aid)
+	h.FileSize = size
+	copy(h.Name[:], opt.Name)
+	for rt := range h.Tables {
+		base, limit := freshRange(ResourceType(rt))
+		h.Tables[rt] = tableDesc{
+			Type:      uint32(rt),
+			Slots:     slots[rt],
+			Shift:     32 - uint32(bits.TrailingZeros32(slots[rt])),
+			ByVirtOff: offs[rt],
+			FreshNext: base,
+			FreshBase: base,
+			FreshMax:  limit,
+		}
+	}
+}
+
+// OpenTables maps an existing table file and checks it as the preload
+// layer does when it attaches, and a little more: a file Go accepts is one
+// C accepts.
+func OpenTables(path string) (*Tables, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open tables %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("open tables %s: %w", path, err)
+	}
+	if st.Size() < TableHeaderSize {
+		return nil, fmt.Errorf("open tables %s: %w: %d bytes, shorter than the header",
+			path, ErrCorrupt, st.Size())
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("open tables %s: map: %w", path, err)
+	}
+	if why := checkFile(overlay(mem), uint64(len(mem))); why != "" {
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("open tables %s: %w: %s", path, ErrCorrupt, why)
+	}
+	return attach(path, mem), nil
+}
+
+// checkFile returns why a mapped file is unusable, or "".
+func checkFile(h *header, size uint64) string {
+	switch {
+	case h.Magic != TableMagic:
+		return fmt.Sprintf("bad magic %#x", h.Magic)
+	case h.Version != TableVersion:
+		return fmt.Sprintf("unsupported version %d", h.Version)
+	case h.HeaderSize != TableHeaderSize:
+		return fmt.Sprintf("header size %d, want %d", h.HeaderSize, TableHeaderSize)
+	case h.FileSize != size:
+		return fmt.Sprintf("header says %d bytes, file has %d", h.FileSize, size)
+	case bytes.IndexByte(h.Name[:], 0) < 0:
+		return "name not NUL-terminated"
+	}
+	for rt := range h.Tables {
+		if why := checkDesc(&h.Tables[rt], ResourceType(rt), size); why != "" {
+			return fmt.Sprintf("%s table: %s", ResourceType(rt), why)
+		}
+	}
+	return checkOverlap(h)
+}
+
+// checkDesc is check_index of preload/layer.c, plus what it leaves out:
+// indexes inside the header, and fresh_next outside the fresh range.
+func checkDesc(d *tableDesc, rt ResourceType, size uint64) string {
+	indexBytes := 2 * slotBytes * uint64(d.Slots)
+	switch {
+	case d.Type != uint32(rt):
+		return fmt.Sprintf("type %d in slot of type %d", d.Type, uint32(rt))
+	case !validSlots(d.Slots):
+		return fmt.Sprintf("%d slots, want a power of two from %d to %d", d.Slots, MinSlots, MaxSlots)
+	case d.Shift != 32-uint32(bits.TrailingZeros32(d.Slots)):
+		return fmt.Sprintf("shift %d for %d slots", d.Shift, d.Slots)
+	case d.ByVirtOff%indexAlign != 0:
+		return fmt.Sprintf("offset %d not %d-aligned", d.ByVirtOff, indexAlign)
+	case d.ByVirtOff < TableHeaderSize || d.ByVirtOff > size || indexBytes > size-d.ByVirtOff:
+		return fmt.Sprintf("indexes at %d..%d outside %d..%d",
+			d.ByVirtOff, d.ByVirtOff+indexBytes, TableHeaderSize, size)
+	case d.FreshBase > d.FreshMax || d.FreshMax > IPCFreshMax:
+		return fmt.Sprintf("fresh range %d..%d", d.FreshBase, d.FreshMax)
+	case d.FreshNext < d.FreshBase || d.FreshNext > d.FreshMax:
+		return fmt.Sprintf("fresh_next %d outside %d..%d", d.FreshNext, d.FreshBase, d.FreshMax)
+	}
+	return ""
+}
+
+func checkOverlap(h *header) string {
+	order := []int{0, 1, 2, 3, 4}
+	slices.SortFunc(order, func(a, b int) int {
+		return cmp.Compare(h.Tables[a].ByVirtOff, h.Tables[b].ByVirtOff)
+	})
+	for i := 1; i < len(order); i++ {
+		prev, next := &h.Tables[order[i-1]], &h.Tables[order[i]]
+		if prev.ByVirtOff+2*slotBytes*uint64(prev.Slots) > next.ByVirtOff {
+			return fmt.Sprintf("%s and %s indexes overlap", ResourceType(order[i-1]), ResourceType(order[i]))
+		}
+	}
+	return ""
+}
+
+// attach wraps a mapping whose header is known good.
+func attach(path string, mem []byte) *Tables {
+	h := overlay(mem)
+	t := &Tables{
+		path: path,
+		mem:  mem,
+		hdr:  h,
+		aid:  AID(h.AID),
+		name: string(h.Name[:bytes.IndexByte(h.Name[:], 0)]),
+	}
+	for rt := range t.idx {
+		t.idx[rt] = newIndex(mem, ResourceType(rt), &h.Tables[rt])
+	}
+	return t
+}
+
+// Close unmaps the file.
+func (t *Tables) Close() error {
+	if t.mem == nil {
+		return nil
+	}
+	mem := t.mem
+	t.mem, t.hdr = nil, nil
+	if err := unix.Munmap(mem); err != nil {
+		return fmt.Errorf("close tables %s: %w", t.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+/*
+ * A process of a chain reduced to its tables, for interop_test.go: the
+ * real table.c with just enough around it.  It maps the file VRID_TABLE
+ * names, then runs the commands on stdin, one a line, and prints one
+ * result line each:
+ *
+ *   bind TYPE SYS          VIRT, or "full"
+ *   lookup TYPE VIRT       SYS, or "absent"
+ *   reverse TYPE SYS       VIRT, or "absent"
+ *   remove-sys TYPE SYS    "ok" or "absent"
+ *   remove-virt TYPE VIRT  "ok" or "absent"
+ *   bindkey VKEY ATTEMPT   "SKEY created" or "SKEY found", or "full"
+ *   live TYPE              the entry count
+ *   dump TYPE              "VIRT SYS" per entry in slot order, then "end"
+ *   derive AID VKEY N      derive_key for any AID and attempt N
+ *
+ * TYPE is the number of enum vrid_type.  table.c is included, not linked,
+ * so that derive_key, which is static, can be called.  The rest of the
+ * layer stays out: it interposes libc and grows with every feature.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../preload/table.c"
+
+struct vrid_layer vrid;
+
+long vrid_sys(long nr, long a, long b, long c, long d, long e, long f)
+{
+	long ret = syscall(nr, a, b, c, d, e, f);
+
+	return ret == -1 ? -errno : ret;
+}
+
+void vrid_log(enum vrid_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "interop: level %d: ", (int)level);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* pid_sys_alive of pid.c, which can't be linked: it interposes libc. */
+static int pid_alive(int32_t sys)
+{
+	return vrid_sys2(SYS_kill, sys, 0) != -ESRCH || vrid_sys2(SYS_kill, -sys, 0) != -ESRCH;
+}
+
+/* The Go side never collects IPC entries; neither does this driver. */
+static int ipc_alive(int32_t sys)
+{
+	(void)sys;
+	return 1;
+}
+
+const struct vrid_type_ops pid_type_ops = { VRID_PID, "pid", pid_alive };
+const struct vrid_type_ops sem_type_ops = { VRID_SEM, "sem", ipc_alive };
+const struct vrid_type_ops shm_type_ops = { VRID_SHM, "shm", ipc_alive };
+const struct vrid_type_ops msg_type_ops = { VRID_MSG, "msg", ipc_alive };
+const struct vrid_type_ops ipckey_type_ops = { VRID_IPCKEY, "ipckey", ipc_alive };
+
+static int print_entry(int32_t virt, int32_t sys, void *arg)
+{
+	(void)arg;
+	printf("%d %d\n", virt, sys);
+	return 0;
+}
+
+static void run(const char *cmd, long a, long b, long c)
+{
+	enum vrid_type type = (enum vrid_type)a;
+	int32_t out;
+	int err, created;
+
+	if (strcmp(cmd, "bind") == 0) {
+		err = vrid_bind(type, (int32_t)b, &out);
+		if (err == -ENOSPC)
+			puts("full");
+		else
+			printf("%d\n", out);
+	} else if (strcmp(cmd, "lookup") == 0 || strcmp(cmd, "reverse") == 0) {
+		err = cmd[0] == 'l' ? vrid_virt_to_sys(type, (int32_t)b, &out)
+				    : vrid_sys_to_virt(type, (int32_t)b, &out);
+		if (err)
+			puts("absent");
+		else
+			printf("%d\n", out);
+	} else if (strcmp(cmd, "remove-sys") == 0) {
+		puts(vrid_remove_sys(type, (int32_t)b) ? "absent" : "ok");
+	} else if (strcmp(cmd, "remove-virt") == 0) {
+		puts(vrid_remove_virt(type, (int32_t)b) ? "absent" : "ok");
+	} else if (strcmp(cmd, "bindkey") == 0) {
+		err = vrid_bind_key((int32_t)a, (uint32_t)b, &out, &created);
+		if (err == -ENOSPC)
+			puts("full");
+		else
+			printf("%d %s\n", out, created ? "created" : "found");
+	} else if (strcmp(cmd, "live") == 0) {
+		printf("%u\n", vrid_live(type));
+	} else if (strcmp(cmd, "dump") == 0) {
+		vrid_each(type, print_entry, NULL);
+		puts("end");
+	} else if (strcmp(cmd, "derive") == 0) {
+		struct vrid_header *attached = vrid.hdr, other = { .aid = (uint64_t)a };
+
+		vrid.hdr = &other;
+		printf("%d\n", derive_key((int32_t)b, (uint32_t)c));
+		vrid.hdr = attached;
+	} else {
+		printf("unknown command %s\n", cmd);
+	}
+}
+
+/* Maps the tables as layer.c does, trusting the Go side's checks. */
+static int attach(const char *path)
+{
+	struct stat st;
+	int fd = path ? open(path, O_RDWR | O_CLOEXEC) : -1;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return -1;
+	vrid.hdr = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (vrid.hdr == MAP_FAILED || vrid.hdr->magic != VRID_MAGIC)
+		return -1;
+	for (int t = 0; t < VRID_NTYPES; t++) {
+		struct vrid_table_desc *d = &vrid.hdr->tables[t];
+		struct vrid_index *idx = &vrid.idx[t];
+
+		idx->by_virt = (uint64_t *)((char *)vrid.hdr + d->by_virt_off);
+		idx->by_sys = idx->by_virt + d->slots;
+		idx->mask = d->slots - 1;
+		idx->shift = d->shift;
+		idx->desc = d;
+	}
+	vrid.state = VRID_ON;
+	return 0;
+}
+
+int main(void)
+{
+	char line[256], cmd[32];
+	long a, b, c;
+
+	if (attach(getenv("VRID_TABLE")) < 0) {
+		fprintf(stderr, "interop: can't map VRID_TABLE\n");
+		return 2;
+	}
+	while (fgets(line, sizeof(line), stdin)) {
+		a = b = c = 0;
+		if (sscanf(line, "%31s %ld %ld %ld", cmd, &a, &b, &c) < 1)
+			continue;
+		run(cmd, a, b, c);
+		fflush(stdout);
+	}
+	return 0;
+}

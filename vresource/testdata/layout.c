@@ -1,0 +1,57 @@
+/*
+ * Prints the table-file layout as vrid_abi.h defines it, for
+ * layout_test.go: "name offset size" per field and struct, then
+ * "const NAME value" per constant.
+ */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "vrid_abi.h"
+
+#define FIELD(type, prefix, f) \
+	printf("%s.%s %zu %zu\n", prefix, #f, offsetof(type, f), sizeof(((type *)0)->f))
+#define CONST(c) printf("const %s %llu\n", #c, (unsigned long long)(c))
+
+int main(void)
+{
+	printf("header 0 %zu\n", sizeof(struct vrid_header));
+	FIELD(struct vrid_header, "header", magic);
+	FIELD(struct vrid_header, "header", version);
+	FIELD(struct vrid_header, "header", header_size);
+	FIELD(struct vrid_header, "header", generation);
+	FIELD(struct vrid_header, "header", flags);
+	FIELD(struct vrid_header, "header", aid);
+	FIELD(struct vrid_header, "header", file_size);
+	FIELD(struct vrid_header, "header", writer);
+	FIELD(struct vrid_header, "header", shm_doomed);
+	FIELD(struct vrid_header, "header", reserved);
+	FIELD(struct vrid_header, "header", name);
+	FIELD(struct vrid_header, "header", tables);
+
+	printf("desc 0 %zu\n", sizeof(struct vrid_table_desc));
+	FIELD(struct vrid_table_desc, "desc", type);
+	FIELD(struct vrid_table_desc, "desc", slots);
+	FIELD(struct vrid_table_desc, "desc", shift);
+	FIELD(struct vrid_table_desc, "desc", live);
+	FIELD(struct vrid_table_desc, "desc", by_virt_off);
+	FIELD(struct vrid_table_desc, "desc", fresh_next);
+	FIELD(struct vrid_table_desc, "desc", fresh_base);
+	FIELD(struct vrid_table_desc, "desc", fresh_max);
+	FIELD(struct vrid_table_desc, "desc", reserved);
+
+	CONST(VRID_MAGIC);
+	CONST(VRID_VERSION);
+	CONST(VRID_HEADER_SIZE);
+	CONST(VRID_NAME_MAX);
+	CONST(VRID_SLOT_TOMB);
+	CONST(VRID_KEY_BIAS);
+	CONST(VRID_HASH_MUL);
+	CONST(VRID_FLAG_SEQUENTIAL);
+	CONST(VRID_PID);
+	CONST(VRID_SEM);
+	CONST(VRID_SHM);
+	CONST(VRID_MSG);
+	CONST(VRID_IPCKEY);
+	CONST(VRID_NTYPES);
+	return 0;
+}
