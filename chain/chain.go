@@ -1,0 +1,144 @@
+// Package chain owns the lifetime of an application chain on this host:
+// registering it, creating its tables, the environment that puts a process
+// under the preload layer, and the teardown that leaves nothing behind.
+// The vrid CLI, the containerd shim and the OCI hooks all go through it.
+package chain
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/vrid/vrid/config"
+	"github.com/vrid/vrid/vresource"
+)
+
+// Environment variables the preload layer reads (vresource/preload/layer.c).
+const (
+	EnvTable    = "VRID_TABLE"
+	EnvAID      = "VRID_AID"
+	EnvLogFD    = "VRID_LOG_FD"
+	EnvLogLevel = "VRID_LOG_LEVEL"
+	EnvPreload  = "LD_PRELOAD"
+)
+
+// Dir is where a chain's files live: its tables, and later its images.
+func Dir(stateDir string, aid vresource.AID) string {
+	return filepath.Join(stateDir, "chains", aid.String())
+}
+
+// TablePath is the chain's table file.
+func TablePath(stateDir string, aid vresource.AID) string {
+	return filepath.Join(Dir(stateDir, aid), "tables")
+}
+
+// OpenRegistry opens the registry of cfg's state directory.
+func OpenRegistry(cfg *config.Config) (vresource.Registry, error) {
+	return vresource.OpenFileRegistry(cfg.StateDir)
+}
+
+// Setup registers a chain and creates its tables.  On failure nothing stays
+// registered.
+func Setup(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner) (vresource.Chain, error) {
+	ch, err := reg.Register(vresource.Registration{
+		Name:      name,
+		Owner:     owner,
+		TablePath: func(aid vresource.AID) string { return TablePath(cfg.StateDir, aid) },
+	})
+	if err != nil {
+		return ch, err
+	}
+	if ch.Replaced != nil {
+		// A chain whose owner died without cleaning up gave its name away.
+		_ = Teardown(cfg, reg, *ch.Replaced)
+	}
+	if err := os.MkdirAll(Dir(cfg.StateDir, ch.AID), 0o755); err != nil {
+		_ = reg.Release(ch.AID)
+		return ch, fmt.Errorf("set up chain %s: %w", ch.AID, err)
+	}
+	t, err := vresource.CreateTables(ch.Tables, ch.AID, cfg.TableOptions(ch.Name))
+	if err != nil {
+		_ = os.RemoveAll(Dir(cfg.StateDir, ch.AID))
+		_ = reg.Release(ch.AID)
+		return ch, fmt.Errorf("set up chain %s: %w", ch.AID, err)
+	}
+	return ch, t.Close()
+}
+
+// Env is what a process needs to run under the layer in chain ch.  logFD
+// is the fd number of the log pipe in that process, or -1.
+func Env(cfg *config.Config, ch vresource.Chain, library string, logFD int) []string {
+	env := []string{
+		EnvTable + "=" + ch.Tables,
+		EnvAID + "=" + ch.AID.String(),
+		EnvLogLevel + "=" + cfg.LogLevel,
+		EnvPreload + "=" + library,
+	}
+	if logFD >= 0 {
+		env = append(env, EnvLogFD+"="+strconv.Itoa(logFD))
+	}
+	return env
+}
+
+// MergeEnv replaces or adds the entries of add in base.  LD_PRELOAD keeps
+// whatever base already preloads, after our library.
+func MergeEnv(base, add []string) []string {
+	out := make([]string, 0, len(base)+len(add))
+	index := map[string]int{}
+	for _, kv := range base {
+		k, _, _ := cut(kv)
+		index[k] = len(out)
+		out = append(out, kv)
+	}
+	for _, kv := range add {
+		k, v, _ := cut(kv)
+		i, ok := index[k]
+		switch {
+		case !ok:
+			index[k] = len(out)
+			out = append(out, kv)
+		case k == EnvPreload:
+			_, old, _ := cut(out[i])
+			if old != "" && old != v {
+				kv += " " + old
+			}
+			out[i] = kv
+		default:
+			out[i] = kv
+		}
+	}
+	return out
+}
+
+func cut(kv string) (k, v string, ok bool) {
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return kv, "", false
+}
+
+// Teardown removes what a chain leaves once its processes are gone: the
+// IPC objects its tables still name, its table file, and its AID.
+func Teardown(cfg *config.Config, reg vresource.Registry, ch vresource.Chain) error {
+	var errs []error
+	if t, err := vresource.OpenTables(ch.Tables); err == nil {
+		errs = append(errs, RemoveIPC(t))
+		errs = append(errs, t.Close())
+	} else if !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(Dir(cfg.StateDir, ch.AID)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := reg.Release(ch.AID); err != nil && !errors.Is(err, vresource.ErrUnknownChain) {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("tear down chain %s: %w", ch.AID, err)
+	}
+	return nil
+}

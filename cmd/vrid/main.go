@@ -1,0 +1,57 @@
+// Command vrid runs applications under virtual resource ids and shows
+// their chains and translation tables.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/vrid/vrid/config"
+)
+
+func main() {
+	app := &cli.App{
+		Name:  "vrid",
+		Usage: "run applications with virtual pids and System V IPC ids",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "config.toml to read (default $VRID_CONFIG, then " + config.DefaultPath + ")"},
+			&cli.StringFlag{Name: "state-dir", Usage: "override state_dir of config.toml"},
+			&cli.StringFlag{Name: "log-level", Usage: "override log_level of config.toml: error, warning, info, debug"},
+		},
+		Commands: []*cli.Command{
+			runCommand(),
+			psCommand(),
+			tablesCommand(),
+		},
+		HideHelpCommand: true,
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "vrid:", err)
+		os.Exit(1)
+	}
+}
+
+// setup loads the configuration with the global flags over it, and a logger.
+func setup(c *cli.Context) (*config.Config, *logrus.Logger, error) {
+	cfg, err := config.Load(c.String("config"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if dir := c.String("state-dir"); dir != "" {
+		cfg.StateDir = dir
+	}
+	if level := c.String("log-level"); level != "" {
+		cfg.LogLevel = level
+	}
+	log := logrus.New()
+	log.SetOutput(os.Stderr)
+	level, err := logrus.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log level %q: use error, warning, info or debug", cfg.LogLevel)
+	}
+	log.SetLevel(level)
+	return &cfg, log, nil
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vrid/vrid/chain"
+	"github.com/vrid/vrid/vresource"
+)
+
+func tablesCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "tables",
+		Usage:     "print every entry of a chain's translation tables",
+		ArgsUsage: "NAME|AID",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: tablesAction,
+	}
+}
+
+// tableEntry is one row of `vrid tables`.
+type tableEntry struct {
+	Type string `json:"type"`
+	Virt int32  `json:"virtual"`
+	Sys  int32  `json:"system"`
+}
+
+func tablesAction(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return errors.New("give one chain: vrid tables NAME|AID (see vrid ps)")
+	}
+	cfg, _, err := setup(c)
+	if err != nil {
+		return err
+	}
+	reg, err := chain.OpenRegistry(cfg)
+	if err != nil {
+		return err
+	}
+	ch, err := reg.Get(c.Args().First())
+	if err != nil {
+		return fmt.Errorf("%w (see vrid ps)", err)
+	}
+	t, err := vresource.OpenTables(ch.Tables)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	entries := []tableEntry{}
+	for rt := vresource.ResourceType(0); rt < vresource.NumResourceTypes; rt++ {
+		for _, e := range t.Entries(rt) {
+			entries = append(entries, tableEntry{Type: rt.String(), Virt: e.Virt, Sys: e.Sys})
+		}
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			AID     vresource.AID `json:"aid"`
+			Name    string        `json:"name"`
+			Entries []tableEntry  `json:"entries"`
+		}{ch.AID, ch.Name, entries})
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "TYPE\tVIRTUAL\tSYSTEM")
+	for _, e := range entries {
+		fmt.Fprintf(w, "%s\t%d\t%d\n", e.Type, e.Virt, e.Sys)
+	}
+	return w.Flush()
+}

@@ -1,0 +1,256 @@
+// Package harness runs a command as an application chain under the
+// preload layer, the way `vrid run` does: it sets the chain up, starts the
+// root process, forwards signals to it, reaps every process of the chain
+// (as a child subreaper), and tears the chain down when the root exits.
+package harness
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/vrid/vrid/chain"
+	"github.com/vrid/vrid/config"
+	"github.com/vrid/vrid/vresource"
+)
+
+// ExitUnknownCommand is the status for a command that cannot be found, as in a shell.
+const ExitUnknownCommand = 127
+
+// Options says what to run and where its output goes.
+type Options struct {
+	Config *config.Config
+	Args   []string
+	Stdin  *os.File
+	Stdout io.Writer
+	Stderr io.Writer
+	Log    *logrus.Logger
+}
+
+// Prepare checks what Run needs before anything is registered, so that
+// bad input costs nothing.
+func Prepare(opt *Options) (library, path string, err error) {
+	if len(opt.Args) == 0 {
+		return "", "", errors.New("no command given: vrid run [--name NAME] -- CMD [ARG...]")
+	}
+	library, err = opt.Config.LibraryPath()
+	if err != nil {
+		return "", "", err
+	}
+	path, err = exec.LookPath(opt.Args[0])
+	if err != nil {
+		return "", "", &UnknownCommandError{Name: opt.Args[0], Err: err}
+	}
+	return library, path, nil
+}
+
+// UnknownCommandError is a command that is not there or not executable.
+type UnknownCommandError struct {
+	Name string
+	Err  error
+}
+
+func (e *UnknownCommandError) Error() string {
+	return fmt.Sprintf("unknown command %q: %v", e.Name, e.Err)
+}
+
+func (e *UnknownCommandError) Unwrap() error { return e.Err }
+
+// Run runs opt.Args as chain ch, which Setup has created, and returns the
+// root's exit status (128+n for signal n).  The chain is torn down before
+// it returns.
+func Run(opt Options, reg vresource.Registry, ch vresource.Chain) (status int, err error) {
+	defer func() {
+		if terr := chain.Teardown(opt.Config, reg, ch); terr != nil && err == nil {
+			err = terr
+		}
+	}()
+	library, path, err := Prepare(&opt)
+	if err != nil {
+		return ExitUnknownCommand, err
+	}
+	tables, err := vresource.OpenTables(ch.Tables)
+	if err != nil {
+		return 1, fmt.Errorf("run %s: %w", ch.AID, err)
+	}
+	defer tables.Close()
+
+	// Orphans of the chain come to us, so that every process is reaped and forgotten.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return 1, fmt.Errorf("run %s: become subreaper: %w", ch.AID, err)
+	}
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		return 1, fmt.Errorf("run %s: log pipe: %w", ch.AID, err)
+	}
+	logsDone := forwardLogs(logR, opt.Log.WithField("aid", ch.AID.String()))
+
+	signals := make(chan os.Signal, 32)
+	signal.Notify(signals, forwarded...)
+	signal.Notify(signals, unix.SIGCHLD)
+	defer signal.Stop(signals)
+
+	cmd := &exec.Cmd{
+		Path:        path,
+		Args:        opt.Args,
+		Env:         chain.MergeEnv(os.Environ(), chain.Env(opt.Config, ch, library, 3)),
+		Stdin:       opt.Stdin,
+		Stdout:      opt.Stdout,
+		Stderr:      opt.Stderr,
+		ExtraFiles:  []*os.File{logW},
+		SysProcAttr: rootProcAttr(opt.Stdin),
+	}
+	err = cmd.Start()
+	logW.Close()
+	if err != nil {
+		logR.Close()
+		return ExitUnknownCommand, fmt.Errorf("run %s: start %s: %w", ch.AID, opt.Args[0], err)
+	}
+	root := cmd.Process.Pid
+	if _, err := tables.Bind(vresource.PID, int32(root)); err != nil {
+		opt.Log.WithError(err).Warn("cannot record the root process")
+	}
+	_ = reg.Update(ch.AID, func(c *vresource.Chain) error { c.RootPid = root; return nil })
+
+	status = superviseRoot(root, tables, signals, opt.Log)
+	killChain(tables)
+	reapAll(tables)
+	_ = cmd.Process.Release()
+	select {
+	case <-logsDone:
+	case <-time.After(2 * time.Second):
+		opt.Log.Warn("a process outside the chain still holds the log pipe")
+	}
+	return status, nil
+}
+
+// Signals a user sends to `vrid run` that belong to the application.
+var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
+	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGCONT, unix.SIGTSTP}
+
+// The root leads its own process group, so that kill(0) inside the chain
+// stays inside it; on a terminal that group takes the foreground.
+func rootProcAttr(stdin *os.File) *syscall.SysProcAttr {
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	if stdin != nil {
+		if _, err := unix.IoctlGetTermios(int(stdin.Fd()), unix.TCGETS); err == nil {
+			attr.Foreground = true
+			attr.Ctty = int(stdin.Fd())
+		}
+	}
+	return attr
+}
+
+// superviseRoot forwards signals to the root and reaps children until the
+// root is reaped; it returns the root's status.
+func superviseRoot(root int, tables *vresource.Tables, signals <-chan os.Signal, log *logrus.Logger) int {
+	for sig := range signals {
+		if sig != unix.SIGCHLD {
+			if err := unix.Kill(root, sig.(syscall.Signal)); err != nil {
+				log.WithError(err).Debugf("forward %v", sig)
+			}
+			continue
+		}
+		if status, done := reap(root, tables, false); done {
+			return status
+		}
+	}
+	return 1
+}
+
+// reap collects exited children; with block it waits for all of them.  It
+// reports the root's status once the root is among them.
+func reap(root int, tables *vresource.Tables, block bool) (status int, rootDone bool) {
+	for {
+		var ws unix.WaitStatus
+		opts := unix.WNOHANG
+		if block {
+			opts = 0
+		}
+		pid, err := unix.Wait4(-1, &ws, opts, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return status, rootDone
+		}
+		forgetReaped(tables, pid)
+		if pid == root {
+			status, rootDone = exitStatus(ws), true
+		}
+	}
+}
+
+func exitStatus(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// A reaped pid may live on as a process group id; the same rule as the layer's.
+func forgetReaped(tables *vresource.Tables, pid int) {
+	if unix.Kill(-pid, 0) == unix.ESRCH {
+		_ = tables.RemoveSys(vresource.PID, int32(pid))
+	}
+}
+
+// killChain ends what outlives the root, as a container ends with its
+// init: every process in the tables, and every descendant of ours, which
+// covers programs the layer cannot reach (static binaries).
+func killChain(tables *vresource.Tables) {
+	self := int32(os.Getpid())
+	for _, e := range tables.Entries(vresource.PID) {
+		if e.Sys > 0 && e.Sys != self {
+			_ = unix.Kill(int(e.Sys), unix.SIGKILL)
+		}
+	}
+	for _, pid := range descendants(int(self)) {
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
+}
+
+// descendants lists the processes below pid, from /proc.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name may hold spaces and parentheses: the fields start after the last ')'.
+		i := bytes.LastIndexByte(stat, ')')
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(fields[1])
+		children[ppid] = append(children[ppid], p)
+	}
+	var out []int
+	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
+		out = append(out, queue[0])
+		queue = append(queue, children[queue[0]]...)
+	}
+	return out
+}
+
+func reapAll(tables *vresource.Tables) {
+	reap(0, tables, true)
+}
