@@ -2,6 +2,7 @@
 # test; `make bench` prints native-against-vrid figures.
 
 GO      ?= go
+export PATH := $(PATH):/usr/local/go/bin
 CC      ?= gcc
 PREFIX  ?= /usr/local
 
@@ -33,11 +34,15 @@ bin/%: $(GO_SRC)
 	@mkdir -p bin
 	@if [ -d cmd/$* ]; then $(GO) build -o $@ ./cmd/$*; fi
 
-test: all
+# Both set up what they need themselves (scripts/install-stack.sh).
+test:
 	scripts/test.sh
 
+demo:
+	scripts/demo.sh
+
 bench: all
-	scripts/bench.sh
+	bench/calls.sh
 
 install: all
 	install -D -m 0755 bin/vrid $(PREFIX)/bin/vrid

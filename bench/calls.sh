@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# ns per call, native against under vrid, measured side by side: the two
+# runs alternate, ROUNDS times, and each figure is the median of its runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-7}
+SCALE=${SCALE:-1}
+out=_output/bench
+mkdir -p "$out"
+gcc -O2 -Wall -o "$out/calls" bench/calls.c
+state=$(mktemp -d /tmp/vrid-bench.XXXXXX)
+trap 'rm -rf "$state"' EXIT
+
+for ((i = 0; i < ROUNDS; i++)); do
+	"$out/calls" "$SCALE" | sed 's/^/native /'
+	bin/vrid --state-dir "$state" run -- "$out/calls" "$SCALE" | sed 's/^/vrid /'
+done >"$out/calls.raw"
+
+python3 - "$out/calls.raw" <<'PY'
+import statistics, sys
+runs = {}
+order = []
+for line in open(sys.argv[1]):
+    mode, name, ns = line.split()
+    if name not in order:
+        order.append(name)
+    runs.setdefault((mode, name), []).append(float(ns))
+print(f"{'call':<16} {'native ns':>11} {'vrid ns':>11} {'ratio':>7}")
+for name in order:
+    native = statistics.median(runs[("native", name)])
+    vrid = statistics.median(runs[("vrid", name)])
+    print(f"{name:<16} {native:>11.1f} {vrid:>11.1f} {vrid / native:>7.3f}")
+PY
