@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/vrid/vrid/config"
 	"github.com/vrid/vrid/vresource"
@@ -39,32 +40,18 @@ func OpenRegistry(cfg *config.Config) (vresource.Registry, error) {
 	return vresource.OpenFileRegistry(cfg.StateDir)
 }
 
-// Setup registers a chain and creates its tables.  On failure nothing stays
-// registered.
+// Setup registers a chain and creates its tables.  On failure nothing
+// stays registered.
 func Setup(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner) (vresource.Chain, error) {
-	ch, err := reg.Register(vresource.Registration{
-		Name:      name,
-		Owner:     owner,
-		TablePath: func(aid vresource.AID) string { return TablePath(cfg.StateDir, aid) },
-	})
+	ch, err := Register(cfg, reg, name, owner)
 	if err != nil {
 		return ch, err
 	}
-	if ch.Replaced != nil {
-		// A chain whose owner died without cleaning up gave its name away.
-		_ = Teardown(cfg, reg, *ch.Replaced)
+	if err := CreateTables(cfg, ch); err != nil {
+		_ = Forget(cfg, reg, ch)
+		return ch, err
 	}
-	if err := os.MkdirAll(Dir(cfg.StateDir, ch.AID), 0o755); err != nil {
-		_ = reg.Release(ch.AID)
-		return ch, fmt.Errorf("set up chain %s: %w", ch.AID, err)
-	}
-	t, err := vresource.CreateTables(ch.Tables, ch.AID, cfg.TableOptions(ch.Name))
-	if err != nil {
-		_ = os.RemoveAll(Dir(cfg.StateDir, ch.AID))
-		_ = reg.Release(ch.AID)
-		return ch, fmt.Errorf("set up chain %s: %w", ch.AID, err)
-	}
-	return ch, t.Close()
+	return ch, nil
 }
 
 // Env is what a process needs to run under the layer in chain ch.  logFD
@@ -100,11 +87,13 @@ func MergeEnv(base, add []string) []string {
 			index[k] = len(out)
 			out = append(out, kv)
 		case k == EnvPreload:
-			_, old, _ := cut(out[i])
-			if old != "" && old != v {
-				kv += " " + old
+			// Keep what the base preloads, after our library, once.
+			switch _, old, _ := cut(out[i]); {
+			case old == "":
+				out[i] = kv
+			case !strings.Contains(old, v):
+				out[i] = kv + " " + old
 			}
-			out[i] = kv
 		default:
 			out[i] = kv
 		}
@@ -126,17 +115,11 @@ func cut(kv string) (k, v string, ok bool) {
 func Teardown(cfg *config.Config, reg vresource.Registry, ch vresource.Chain) error {
 	var errs []error
 	if t, err := vresource.OpenTables(ch.Tables); err == nil {
-		errs = append(errs, RemoveIPC(t))
-		errs = append(errs, t.Close())
+		errs = append(errs, RemoveIPC(t), t.Close())
 	} else if !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	if err := os.RemoveAll(Dir(cfg.StateDir, ch.AID)); err != nil {
-		errs = append(errs, err)
-	}
-	if err := reg.Release(ch.AID); err != nil && !errors.Is(err, vresource.ErrUnknownChain) {
-		errs = append(errs, err)
-	}
+	errs = append(errs, Forget(cfg, reg, ch))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("tear down chain %s: %w", ch.AID, err)
 	}

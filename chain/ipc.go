@@ -17,9 +17,8 @@ type ipcPerm struct {
 	_   [44]byte
 }
 
-// The *ctl system calls, without libc: IPC_64 asks for the 64-bit layouts.
-const ipc64 = 0x100
-
+// The *ctl system calls, without libc.  64-bit kernels have only the
+// 64-bit layouts, and refuse the IPC_64 flag libc adds on 32-bit ones.
 var ctlCall = map[vresource.ResourceType]uintptr{
 	vresource.Sem: unix.SYS_SEMCTL,
 	vresource.Shm: unix.SYS_SHMCTL,
@@ -29,9 +28,9 @@ var ctlCall = map[vresource.ResourceType]uintptr{
 func ipcCtl(rt vresource.ResourceType, sysID int32, cmd int, buf unsafe.Pointer) error {
 	var err unix.Errno
 	if rt == vresource.Sem {
-		_, _, err = unix.Syscall6(ctlCall[rt], uintptr(sysID), 0, uintptr(cmd|ipc64), uintptr(buf), 0, 0)
+		_, _, err = unix.Syscall6(ctlCall[rt], uintptr(sysID), 0, uintptr(cmd), uintptr(buf), 0, 0)
 	} else {
-		_, _, err = unix.Syscall(ctlCall[rt], uintptr(sysID), uintptr(cmd|ipc64), uintptr(buf))
+		_, _, err = unix.Syscall(ctlCall[rt], uintptr(sysID), uintptr(cmd), uintptr(buf))
 	}
 	if err != 0 {
 		return err

@@ -70,39 +70,92 @@ func psAction(c *cli.Context) error {
 }
 
 // chainProcesses lists the live processes (not threads, not bare group ids)
-// among a chain's pid entries.
+// among a chain's pid entries.  The tables hold pids as the chain sees them:
+// inside a container, in its pid namespace; the host pid is shown.
 func chainProcesses(ch vresource.Chain, state string) []psProcess {
 	t, err := vresource.OpenTables(ch.Tables)
 	if err != nil {
 		return []psProcess{{AID: ch.AID, Chain: ch.Name, State: "no tables", Command: err.Error()}}
 	}
 	defer t.Close()
+	hostPid := pidNamespaceOf(ch.RootPid)
 	var out []psProcess
 	for _, e := range t.Entries(vresource.PID) {
-		if !isProcess(e.Sys) {
+		pid, ok := hostPid[e.Sys]
+		if hostPid == nil {
+			pid, ok = int(e.Sys), true
+		}
+		if !ok || !isProcess(pid) {
 			continue
 		}
 		out = append(out, psProcess{AID: ch.AID, Chain: ch.Name, State: state,
-			VirtPID: e.Virt, SysPID: e.Sys, Command: commandLine(e.Sys)})
+			VirtPID: e.Virt, SysPID: int32(pid), Command: commandLine(pid)})
 	}
 	return out
 }
 
-func isProcess(pid int32) bool {
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/status")
+// pidNamespaceOf maps the pids of root's pid namespace to host pids, or
+// returns nil when root shares ours (or is unknown).
+func pidNamespaceOf(root int) map[int32]int {
+	if root <= 0 {
+		return nil
+	}
+	theirs, err := os.Readlink("/proc/" + strconv.Itoa(root) + "/ns/pid")
+	ours, err2 := os.Readlink("/proc/self/ns/pid")
+	if err != nil || err2 != nil || theirs == ours {
+		return nil
+	}
+	byInner := map[int32]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ns, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err != nil || ns != theirs {
+			continue
+		}
+		if inner, ok := innermostPid(pid); ok {
+			byInner[inner] = pid
+		}
+	}
+	return byInner
+}
+
+// innermostPid reads the last NSpid field: the pid in the process's own namespace.
+func innermostPid(pid int) (int32, bool) {
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				return 0, false
+			}
+			n, err := strconv.Atoi(f[len(f)-1])
+			return int32(n), err == nil
+		}
+	}
+	return 0, false
+}
+
+func isProcess(pid int) bool {
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return false
 	}
 	for _, line := range strings.Split(string(status), "\n") {
 		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
-			return strings.TrimSpace(v) == strconv.Itoa(int(pid))
+			return strings.TrimSpace(v) == strconv.Itoa(pid)
 		}
 	}
 	return false
 }
 
-func commandLine(pid int32) string {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/cmdline")
+func commandLine(pid int) string {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil || len(raw) == 0 {
 		return ""
 	}

@@ -1,0 +1,72 @@
+package chain
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/vrid/vrid/config"
+	"github.com/vrid/vrid/vresource"
+)
+
+// Setup in two steps, for the containerd shim: the shim registers the
+// chain and makes its directory before the container exists (the
+// directory is bind-mounted into it), and the createRuntime hook creates
+// the tables once the runtime has set the container up.
+
+// Register registers a chain and makes its directory, without tables.  On
+// failure nothing stays registered.
+func Register(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner) (vresource.Chain, error) {
+	ch, err := reg.Register(vresource.Registration{
+		Name:      name,
+		Owner:     owner,
+		TablePath: func(aid vresource.AID) string { return TablePath(cfg.StateDir, aid) },
+	})
+	if err != nil {
+		return ch, err
+	}
+	if ch.Replaced != nil {
+		// A chain whose owner died without cleaning up gave its name away.
+		_ = Teardown(cfg, reg, *ch.Replaced)
+	}
+	if err := os.MkdirAll(Dir(cfg.StateDir, ch.AID), 0o755); err != nil {
+		_ = reg.Release(ch.AID)
+		return ch, fmt.Errorf("register chain %s: %w", ch.AID, err)
+	}
+	return ch, nil
+}
+
+// CreateTables creates the table file of a chain that Register made.  A
+// table file that is already there and belongs to the chain is kept, so
+// that a retried step does no harm.
+func CreateTables(cfg *config.Config, ch vresource.Chain) error {
+	t, err := vresource.CreateTables(ch.Tables, ch.AID, cfg.TableOptions(ch.Name))
+	if errors.Is(err, os.ErrExist) {
+		t, err = vresource.OpenTables(ch.Tables)
+		if err == nil && t.AID() != ch.AID {
+			err = fmt.Errorf("%s belongs to AID %d", ch.Tables, t.AID())
+			_ = t.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("create tables of chain %s: %w", ch.AID, err)
+	}
+	return t.Close()
+}
+
+// Forget removes a chain's directory and releases its AID, and leaves its
+// System V objects alone: for a chain whose IPC namespace is gone, and its
+// objects with it, or is out of reach.
+func Forget(cfg *config.Config, reg vresource.Registry, ch vresource.Chain) error {
+	var errs []error
+	if err := os.RemoveAll(Dir(cfg.StateDir, ch.AID)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := reg.Release(ch.AID); err != nil && !errors.Is(err, vresource.ErrUnknownChain) {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("forget chain %s: %w", ch.AID, err)
+	}
+	return nil
+}
