@@ -1,0 +1,70 @@
+// Command vrid-hook is the OCI hook of vrid containers: the containerd
+// shim adds it to a container's spec as a createRuntime hook, which
+// creates the chain's tables, and as a poststop hook, which tears the
+// chain down.  It reads the container's state on stdin and writes the
+// cause of a failure to stderr, where the runtime reports it.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
+
+	"github.com/vrid/vrid/chain"
+	"github.com/vrid/vrid/config"
+	"github.com/vrid/vrid/hooks"
+	"github.com/vrid/vrid/vresource"
+)
+
+func main() {
+	app := &cli.App{
+		Name:  "vrid-hook",
+		Usage: "OCI hook of vrid containers, run by the OCI runtime",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "config.toml to read (default $VRID_CONFIG, then " + config.DefaultPath + ")"},
+		},
+		Commands: []*cli.Command{
+			createRuntimeCommand(),
+			poststopCommand(),
+		},
+		HideHelpCommand: true,
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "vrid-hook:", err)
+		os.Exit(1)
+	}
+}
+
+// aidFlag names the chain the shim registered for the container.
+func aidFlag() cli.Flag {
+	return &cli.StringFlag{Name: "aid", Required: true, Usage: "AID of the container's chain"}
+}
+
+// hookFunc is one stage of the hook.
+type hookFunc func(*config.Config, vresource.Registry, vresource.AID, *specs.State) error
+
+// run loads what every stage needs, then runs it.
+func run(c *cli.Context, stage hookFunc) error {
+	aid, err := vresource.ParseAID(c.String("aid"))
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(c.String("config"))
+	if err != nil {
+		return err
+	}
+	state, err := hooks.ReadState(os.Stdin)
+	if err != nil {
+		return err
+	}
+	reg, err := chain.OpenRegistry(&cfg)
+	if err != nil {
+		return err
+	}
+	if err := stage(&cfg, reg, aid, state); err != nil {
+		return fmt.Errorf("%s: %w", c.Command.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+// Package hooks is what vrid-hook does at the OCI hooks the shim adds to a
+// container's spec (see package oci): createRuntime creates the tables of
+// the chain the shim registered, before the container's process starts;
+// poststop tears the chain down once the container's processes are gone.
+// Both run in the runtime's namespaces and read the container's state, as
+// the OCI runtime spec defines it, on stdin.
+package hooks
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/vrid/vrid/chain"
+	"github.com/vrid/vrid/config"
+	"github.com/vrid/vrid/oci"
+	"github.com/vrid/vrid/vresource"
+)
+
+// ReadState reads the container state a runtime hands a hook.
+func ReadState(r io.Reader) (*specs.State, error) {
+	var state specs.State
+	if err := json.NewDecoder(r).Decode(&state); err != nil {
+		return nil, fmt.Errorf("read container state from stdin: %w", err)
+	}
+	return &state, nil
+}
+
+// CreateRuntime creates the tables of chain aid and records the
+// container's init process as the chain's root.
+func CreateRuntime(cfg *config.Config, reg vresource.Registry, aid vresource.AID, state *specs.State) error {
+	ch, err := reg.Get(aid.String())
+	if err != nil {
+		return fmt.Errorf("container %s: %w (was it created by containerd-shim-vrid-v1?)", state.ID, err)
+	}
+	if err := chain.CreateTables(cfg, ch); err != nil {
+		return fmt.Errorf("container %s: %w", state.ID, err)
+	}
+	// Every user of the container, in whatever user namespace, maps the
+	// tables; on the host, state_dir (0700) keeps others out.
+	if err := os.Chmod(ch.Tables, 0o666); err != nil {
+		return fmt.Errorf("container %s: %w", state.ID, err)
+	}
+	if state.Pid > 0 {
+		err = reg.Update(aid, func(c *vresource.Chain) error {
+			if c.RootPid == 0 {
+				c.RootPid = state.Pid
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("container %s: %w", state.ID, err)
+		}
+	}
+	return nil
+}
+
+// Poststop tears chain aid down.  The container's spec in its bundle says
+// where its System V objects live.  A chain already gone is no error.
+func Poststop(cfg *config.Config, reg vresource.Registry, aid vresource.AID, state *specs.State) error {
+	ch, err := reg.Get(aid.String())
+	if errors.Is(err, vresource.ErrUnknownChain) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("container %s: %w", state.ID, err)
+	}
+	ns := oci.IPCNamespace{Private: true}
+	if state.Bundle != "" {
+		spec, err := oci.LoadSpec(state.Bundle)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", state.ID, err)
+		}
+		ns = oci.IPCNamespaceOf(spec)
+	}
+	if err := Teardown(cfg, reg, ch, ns); err != nil {
+		return fmt.Errorf("container %s: %w", state.ID, err)
+	}
+	return nil
+}
+
+// Teardown tears a chain down from the runtime's namespaces once its
+// container has stopped.  Its System V objects are removed in the IPC
+// namespace they live in: a private one is gone with the container, and
+// its objects with it; one the container joined is entered; the host's is
+// ours already.
+func Teardown(cfg *config.Config, reg vresource.Registry, ch vresource.Chain, ns oci.IPCNamespace) error {
+	switch {
+	case ns.Private:
+		return chain.Forget(cfg, reg, ch)
+	case ns.Path != "":
+		err := inIPCNamespace(ns.Path, func() error { return chain.Teardown(cfg, reg, ch) })
+		if errors.Is(err, os.ErrNotExist) {
+			// Whoever held the namespace is gone, and so is it.
+			return chain.Forget(cfg, reg, ch)
+		}
+		return err
+	}
+	return chain.Teardown(cfg, reg, ch)
+}
+
+// inIPCNamespace runs fn on a thread of its own in the IPC namespace at
+// path.  The thread is never given back to other goroutines: it ends
+// with fn's goroutine.
+func inIPCNamespace(path string, fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		f, err := os.Open(path)
+		if err != nil {
+			done <- fmt.Errorf("enter IPC namespace: %w", err)
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWIPC); err != nil {
+			done <- fmt.Errorf("enter IPC namespace %s: %w", path, err)
+			return
+		}
+		done <- fn()
+	}()
+	return <-done
+}

@@ -1,0 +1,198 @@
+// Package oci puts the processes of an OCI container into an application
+// chain: it changes the container's runtime spec so that every process
+// loads the preload layer and finds its chain's tables, and so that the
+// vrid-hook creates the tables and tears the chain down around the
+// container's life.  Everything here is a pure function of a spec, but
+// for LoadSpec and SaveSpec.
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/vrid/vrid/chain"
+	"github.com/vrid/vrid/vresource"
+)
+
+// Paths inside the container.
+const (
+	LibraryPath = "/.vrid/lib/libvrid.so"
+	ChainDir    = "/.vrid/chain"
+	TablePath   = ChainDir + "/tables"
+)
+
+// AnnotationAID names the chain a container joins: an AID, or a chain name.
+const AnnotationAID = "io.vrid.aid"
+
+// Injection is what puts a container's processes in a chain.
+type Injection struct {
+	AID      vresource.AID
+	Library  string // libvrid.so on the host
+	ChainDir string // the chain's directory on the host (chain.Dir)
+	LogLevel string // VRID_LOG_LEVEL
+
+	// Hook is vrid-hook on the host, and ConfigPath the config.toml it
+	// reads ("" for its default).  Poststop says whether the container
+	// tears the chain down when it stops: only the chain's owner does.
+	Hook       string
+	ConfigPath string
+	Poststop   bool
+}
+
+// Env is what a process of the container needs to run in the chain.
+func (in Injection) Env() []string {
+	return []string{
+		chain.EnvTable + "=" + TablePath,
+		chain.EnvAID + "=" + in.AID.String(),
+		chain.EnvLogLevel + "=" + in.LogLevel,
+		chain.EnvPreload + "=" + LibraryPath,
+	}
+}
+
+// Hook stages vrid-hook runs as, its first argument after the flags.
+const (
+	StageCreateRuntime = "create-runtime"
+	StagePoststop      = "poststop"
+)
+
+// HookArgs is the argument vector of vrid-hook for one stage.
+func (in Injection) HookArgs(stage string) []string {
+	args := []string{"vrid-hook"}
+	if in.ConfigPath != "" {
+		args = append(args, "--config", in.ConfigPath)
+	}
+	return append(args, stage, "--aid", in.AID.String())
+}
+
+// Apply changes spec so that the container runs in the chain: the two bind
+// mounts, the environment of its process, and the hooks.  Applying it
+// twice gives the spec of applying it once.
+func Apply(spec *specs.Spec, in Injection) error {
+	if spec.Process == nil {
+		return errors.New("spec has no process")
+	}
+	if in.AID == 0 || in.Library == "" || in.ChainDir == "" || in.Hook == "" {
+		return fmt.Errorf("incomplete injection %+v", in)
+	}
+	spec.Mounts = setMount(spec.Mounts, specs.Mount{
+		Destination: LibraryPath,
+		Type:        "bind",
+		Source:      in.Library,
+		Options:     []string{"rbind", "ro", "nosuid", "nodev"},
+	})
+	spec.Mounts = setMount(spec.Mounts, specs.Mount{
+		Destination: ChainDir,
+		Type:        "bind",
+		Source:      in.ChainDir,
+		Options:     []string{"rbind", "rw", "nosuid", "nodev", "noexec"},
+	})
+	ApplyProcess(spec.Process, in)
+	if spec.Hooks == nil {
+		spec.Hooks = &specs.Hooks{}
+	}
+	spec.Hooks.CreateRuntime = setHook(spec.Hooks.CreateRuntime, specs.Hook{Path: in.Hook, Args: in.HookArgs(StageCreateRuntime)})
+	if in.Poststop {
+		spec.Hooks.Poststop = setHook(spec.Hooks.Poststop, specs.Hook{Path: in.Hook, Args: in.HookArgs(StagePoststop)})
+	}
+	return nil
+}
+
+// ApplyProcess puts one process, the container's own or an exec'd one, in
+// the chain.  A process already in it stays as it is.
+func ApplyProcess(p *specs.Process, in Injection) {
+	p.Env = chain.MergeEnv(withoutLibrary(p.Env), in.Env())
+}
+
+// withoutLibrary drops our library from LD_PRELOAD, where MergeEnv would
+// add it a second time.
+func withoutLibrary(env []string) []string {
+	out := slices.Clone(env)
+	for i, kv := range out {
+		v, ok := strings.CutPrefix(kv, chain.EnvPreload+"=")
+		if !ok {
+			continue
+		}
+		libs := slices.DeleteFunc(strings.Fields(v), func(lib string) bool { return lib == LibraryPath })
+		out[i] = chain.EnvPreload + "=" + strings.Join(libs, " ")
+	}
+	return out
+}
+
+// setMount replaces the mount at m's destination, or appends m.
+func setMount(mounts []specs.Mount, m specs.Mount) []specs.Mount {
+	i := slices.IndexFunc(mounts, func(old specs.Mount) bool { return old.Destination == m.Destination })
+	if i < 0 {
+		return append(mounts, m)
+	}
+	mounts[i] = m
+	return mounts
+}
+
+// setHook replaces the vrid-hook call of the same stage, or appends h.
+func setHook(hooks []specs.Hook, h specs.Hook) []specs.Hook {
+	i := slices.IndexFunc(hooks, func(old specs.Hook) bool {
+		return old.Path == h.Path && slices.Equal(hookStage(old.Args), hookStage(h.Args))
+	})
+	if i < 0 {
+		return append(hooks, h)
+	}
+	hooks[i] = h
+	return hooks
+}
+
+// hookStage is a vrid-hook argument vector from its stage on.
+func hookStage(args []string) []string {
+	i := slices.IndexFunc(args, func(a string) bool { return a == StageCreateRuntime || a == StagePoststop })
+	if i < 0 {
+		return nil
+	}
+	return args[i : i+1]
+}
+
+// IPCNamespace says where a container's System V objects live, seen from
+// the runtime's namespaces: the zero value is the runtime's own namespace.
+type IPCNamespace struct {
+	Private bool   // a new namespace, gone with the container's last process
+	Path    string // a namespace the container joins, as /proc/<pid>/ns/ipc
+}
+
+func (ns IPCNamespace) String() string {
+	switch {
+	case ns.Private:
+		return "private"
+	case ns.Path != "":
+		return ns.Path
+	}
+	return "host"
+}
+
+// IPCNamespaceOf reads the IPC namespace of a spec.
+func IPCNamespaceOf(spec *specs.Spec) IPCNamespace {
+	if spec.Linux == nil {
+		return IPCNamespace{}
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.IPCNamespace {
+			return IPCNamespace{Private: ns.Path == "", Path: ns.Path}
+		}
+	}
+	return IPCNamespace{}
+}
+
+// ChainName is the chain name of a container without an io.vrid.aid
+// annotation: its id, cut to the length a chain name may have, and kept
+// apart from AIDs when it is all digits.
+func ChainName(containerID string) string {
+	name := containerID
+	if strings.Trim(name, "0123456789") == "" {
+		name = "ctr-" + name
+	}
+	if len(name) >= vresource.TableNameMax {
+		name = name[:vresource.TableNameMax-1]
+	}
+	return name
+}

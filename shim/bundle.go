@@ -1,0 +1,96 @@
+package shim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/vrid/vrid/chain"
+	"github.com/vrid/vrid/config"
+	"github.com/vrid/vrid/hooks"
+	"github.com/vrid/vrid/oci"
+	"github.com/vrid/vrid/vresource"
+)
+
+// StateFile is where the shim notes a container's chain in its bundle, so
+// that `shim delete`, run when the shim itself is gone, still finds it.
+const StateFile = "vrid.json"
+
+// bundleState is the content of StateFile.
+type bundleState struct {
+	AID vresource.AID `json:"aid"`
+	// Owned: the container registered the chain, and tears it down.
+	Owned bool `json:"owned"`
+	// Config is the config.toml the shim read, "" for the defaults.
+	Config string `json:"config,omitempty"`
+}
+
+func writeBundleState(bundle string, st bundleState) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return oci.WriteFileAtomic(filepath.Join(bundle, StateFile), data, 0o600)
+}
+
+// readBundleState reads StateFile; a bundle without one is not a vrid
+// container, and gives nil.
+func readBundleState(bundle string) (*bundleState, error) {
+	data, err := os.ReadFile(filepath.Join(bundle, StateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st bundleState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(bundle, StateFile), err)
+	}
+	return &st, nil
+}
+
+// cleanupBundle makes sure that the chain of a deleted container is gone:
+// the poststop hook tears it down, and this is for when the hook failed
+// or never ran.  Tearing down twice does no harm.
+func cleanupBundle(bundle string) error {
+	st, err := readBundleState(bundle)
+	if err != nil || st == nil {
+		return err
+	}
+	if st.Owned {
+		if err := teardownChain(bundle, st); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(filepath.Join(bundle, StateFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func teardownChain(bundle string, st *bundleState) error {
+	cfg, err := config.Load(st.Config)
+	if err != nil {
+		return err
+	}
+	reg, err := chain.OpenRegistry(&cfg)
+	if err != nil {
+		return err
+	}
+	ch, err := reg.Get(st.AID.String())
+	if errors.Is(err, vresource.ErrUnknownChain) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ns := oci.IPCNamespace{Private: true}
+	if spec, err := oci.LoadSpec(bundle); err == nil {
+		ns = oci.IPCNamespaceOf(spec)
+	}
+	return hooks.Teardown(&cfg, reg, ch, ns)
+}

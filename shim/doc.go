@@ -1,0 +1,96 @@
+// Package shim is the containerd runtime io.containerd.vrid.v1
+// (cmd/containerd-shim-vrid-v1): containerd's own runc shim, used as a
+// library, with every container in an application chain.  The shim
+// manager (shim start, shim delete, shim -info) is runc's, wrapped by
+// Manager; the task service is runc's, wrapped by Service, which changes
+// three calls:
+//
+//   - Create registers the container's chain (owner: the shim process,
+//     kind "containerd"), rewrites the bundle's config.json with package
+//     oci (libvrid.so read-only at /.vrid/lib/libvrid.so, the chain's
+//     directory at /.vrid/chain, LD_PRELOAD and VRID_* in the process's
+//     environment, vrid-hook as createRuntime and poststop hook), notes the
+//     chain in <bundle>/vrid.json and lets runc create the container.  If
+//     anything fails the chain is released and the error names the cause.
+//   - Exec gives an exec'd process the same environment, so it joins the
+//     chain.
+//   - Delete of the init process makes sure that the chain is gone; the
+//     poststop hook has normally torn it down already.  `shim delete`
+//     (Manager.Stop), run when the shim itself died, does the same.
+//
+// # Which chain
+//
+// The annotation io.vrid.aid (oci.AnnotationAID) picks the chain:
+//
+//   - all digits: the existing chain of that AID, which must be live.  The
+//     container joins it and does not own it.  (A name "aid-N" cannot be
+//     asked for: the registry keeps those names for the chain of AID N.)
+//   - a name: a new chain of that name, owned by the container; or, if a
+//     live chain has the name, that chain, joined.
+//   - no annotation: a new chain named after the container id (cut to 63
+//     bytes, "ctr-" before an all-digit id), owned by the container.
+//
+// A container that owns its chain tears it down when it stops (poststop
+// hook, then Delete).  A joining container leaves the chain alone; its
+// System V objects go with the owner's teardown, in the owner's IPC
+// namespace, so join chains only within one IPC namespace (a pod's).
+// The sandbox (pause) container of a CRI pod stays out of any chain.
+//
+// # How containerd passes options (verified in containerd v2.4.2)
+//
+// The container's runtime options (containers.RuntimeInfo.Options) reach
+// the shim in three places, as a protobuf Any: as an extension of the
+// bootstrap parameters on the stdin of `shim start` (core/runtime/v2
+// command.go, BootstrapParams.AddExtension); alone on the stdin of `shim
+// -info`, which CRI runs at startup for each handler's features
+// (internal/cri/server/service.go introspectRuntimeFeatures); and as
+// CreateTaskRequest.Options, unless the client gave task options
+// (core/runtime/v2 shim.go: TaskOptions win over RuntimeOptions).
+//
+//   - ctr run --runtime io.containerd.vrid.v1 --runtime-config-path FILE
+//     sends runtimeoptions.v1.Options{ConfigPath: FILE}
+//     (cmd/ctr/commands/commands_unix.go RuntimeOptions); ctr refuses
+//     --runc-binary and --runc-systemd-cgroup for any runtime but
+//     io.containerd.runc.v2, and ignores --runc-root for it.  Without
+//     --runtime-config-path no options are sent.  Plain ctr sets no task
+//     options.
+//   - CRI, [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.vrid]
+//     with runtime_type = "io.containerd.vrid.v1": the options table is
+//     decoded into runtimeoptions.v1.Options, since only runc and runhcs
+//     types get their own (internal/cri/config/config.go
+//     GenerateRuntimeOptions).  options.ConfigPath gives ConfigPath; without
+//     it ConfigBody holds the whole options table as TOML; any other key is
+//     lost.  CRI's task options (WithTaskAPIEndpoint, io owner) only touch
+//     runc options, which fail to decode from runtimeoptions, so the task
+//     gets the runtime options.
+//   - containerd has no runtime table outside CRI: ctr resolves
+//     io.containerd.vrid.v1 to the binary containerd-shim-vrid-v1 on
+//     containerd's PATH or beside the containerd binary.  A CRI runtime with
+//     runtime_type = "io.containerd.runc.v2" and runtime_path pointing at
+//     this shim sends runc options instead.
+//
+// The shim therefore takes both kinds.  runtimeoptions name vrid's
+// config.toml: ConfigPath, or ConfigBody written to <bundle>/vrid-config.toml
+// (so a CRI options table may hold config.toml's keys directly); runc's
+// task service then gets no options and runs `runc` from the shim's PATH
+// (which is containerd's) with runc's default root.  runc options go to
+// runc's task service unchanged (BinaryName, Root, SystemdCgroup...), and
+// vrid's config comes from $VRID_CONFIG, else /etc/vrid/config.toml, else
+// the defaults.  containerd hands its environment to the shim, so
+// $VRID_CONFIG in containerd's environment works in every case.  `shim
+// -info` gets the same translation, so runc's manager never sees options
+// it cannot decode.  The hooks get the config's path on their command
+// line.
+//
+// # Known limits
+//
+//   - The tables hold the ids of the container's namespaces: inside its pid
+//     namespace, its pid 1 is system pid 1.  Tools on the host that read
+//     the tables (vrid ps) must translate through the namespace of the
+//     chain's root_pid, which the createRuntime hook records.
+//   - The tables file is world-writable (0666) so that every user of the
+//     container, in whatever user namespace, can map it; state_dir keeps
+//     host users out.
+//   - Static binaries (the pause image) are not translated: the layer is a
+//     preload library.
+package shim

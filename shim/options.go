@@ -1,0 +1,77 @@
+package shim
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/vrid/vrid/config"
+	"github.com/vrid/vrid/oci"
+)
+
+// ConfigBodyFile is where the shim writes a config.toml that containerd
+// passed inline (runtimeoptions ConfigBody), in the container's bundle,
+// for itself and for the hooks.
+const ConfigBodyFile = "vrid-config.toml"
+
+// options is what the shim takes from the runtime options of a task.
+type options struct {
+	// ConfigPath is vrid's config.toml; "" for $VRID_CONFIG, then the
+	// default.
+	ConfigPath string
+	// Runc is what runc's task service gets as the task's options: runc
+	// options, or nil for none.
+	Runc *anypb.Any
+}
+
+// parseOptions reads a task's runtime options.  containerd sends runc
+// options (as a client, or CRI with runtime_type io.containerd.runc.v2 and
+// this shim as runtime_path): they go to runc's task service unchanged.  It
+// sends runtimeoptions for any other runtime type (ctr
+// --runtime-config-path, CRI options.ConfigPath or an inline options
+// table): they name vrid's config, and runc's service gets no options.
+func parseOptions(opts *anypb.Any, bundle string) (options, error) {
+	if opts.GetValue() == nil && opts.GetTypeUrl() == "" {
+		return options{}, nil
+	}
+	var runc runcoptions.Options
+	if opts.MessageIs(&runc) {
+		if err := opts.UnmarshalTo(&runc); err != nil {
+			return options{}, fmt.Errorf("runc options: %w", err)
+		}
+		return options{Runc: opts}, nil
+	}
+	var rt runtimeoptions.Options
+	if !opts.MessageIs(&rt) {
+		return options{}, fmt.Errorf("runtime options of type %s: %w", opts.GetTypeUrl(), errUnknownOptions)
+	}
+	if err := opts.UnmarshalTo(&rt); err != nil {
+		return options{}, fmt.Errorf("runtime options: %w", err)
+	}
+	switch {
+	case rt.ConfigPath != "":
+		return options{ConfigPath: rt.ConfigPath}, nil
+	case len(rt.ConfigBody) > 0 && bundle != "":
+		path := filepath.Join(bundle, ConfigBodyFile)
+		if err := oci.WriteFileAtomic(path, rt.ConfigBody, 0o600); err != nil {
+			return options{}, fmt.Errorf("runtime options: config body: %w", err)
+		}
+		return options{ConfigPath: path}, nil
+	}
+	return options{}, nil
+}
+
+var errUnknownOptions = errors.New("not runc options nor runtimeoptions")
+
+// loadConfig reads vrid's config.toml for a task.
+func (o options) loadConfig() (*config.Config, error) {
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}

@@ -1,0 +1,244 @@
+package shim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/log"
+	"github.com/containerd/ttrpc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/vrid/vrid/chain"
+	"github.com/vrid/vrid/config"
+	"github.com/vrid/vrid/hooks"
+	"github.com/vrid/vrid/oci"
+	"github.com/vrid/vrid/vresource"
+)
+
+// OwnerKind marks the chains the shim owns in the registry.
+const OwnerKind = "containerd"
+
+// Service is runc's task service with every container in a chain.  It
+// changes Create, Exec and Delete and hands every other call to runc's.
+type Service struct {
+	taskAPI.TTRPCTaskService // runc's
+
+	mu         sync.Mutex
+	containers map[string]*container // by container id; protected by mu
+}
+
+// container is one container the shim put in a chain.
+type container struct {
+	bundle string
+	inject oci.Injection
+}
+
+// NewService wraps runc's task service.
+func NewService(runc taskAPI.TTRPCTaskService) *Service {
+	return &Service{TTRPCTaskService: runc, containers: map[string]*container{}}
+}
+
+// RegisterTTRPC serves the wrapped service, not runc's.
+func (s *Service) RegisterTTRPC(server *ttrpc.Server) error {
+	taskAPI.RegisterTTRPCTaskService(server, s)
+	return nil
+}
+
+// Create puts the container in its chain, then creates it with runc.
+func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
+	fail := func(err error) (*taskAPI.CreateTaskResponse, error) {
+		return nil, fmt.Errorf("vrid: create %s: %w", r.ID, err)
+	}
+	opts, err := parseOptions(r.Options, r.Bundle)
+	if err != nil {
+		return fail(err)
+	}
+	runcReq := proto.Clone(r).(*taskAPI.CreateTaskRequest)
+	runcReq.Options = opts.Runc
+	spec, err := oci.LoadSpec(r.Bundle)
+	if err != nil {
+		return fail(err)
+	}
+	if spec.Annotations[annotationCRIContainerType] == criSandbox {
+		return s.TTRPCTaskService.Create(ctx, runcReq)
+	}
+	cfg, err := opts.loadConfig()
+	if err != nil {
+		return fail(err)
+	}
+	c, undo, err := prepare(cfg, r.ID, r.Bundle, spec)
+	if err != nil {
+		return fail(err)
+	}
+	resp, err := s.TTRPCTaskService.Create(ctx, runcReq)
+	if err != nil {
+		undo()
+		return nil, err
+	}
+	log.G(ctx).WithField("aid", c.inject.AID).Infof("vrid: container %s runs in chain %s", r.ID, c.inject.AID)
+	s.mu.Lock()
+	s.containers[r.ID] = c
+	s.mu.Unlock()
+	return resp, nil
+}
+
+// CRI marks a pod's sandbox container, the pause process that only holds
+// the pod's namespaces: it stays out of any chain.
+const (
+	annotationCRIContainerType = "io.kubernetes.cri.container-type"
+	criSandbox                 = "sandbox"
+)
+
+// prepare registers or joins the container's chain and rewrites its spec.
+// undo releases what it registered.
+func prepare(cfg *config.Config, id, bundle string, spec *specs.Spec) (_ *container, undo func(), err error) {
+	library, err := cfg.LibraryPath()
+	if err != nil {
+		return nil, nil, err
+	}
+	hook, err := hookPath()
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err := chain.OpenRegistry(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, owned, err := chainFor(cfg, reg, id, spec.Annotations)
+	if err != nil {
+		return nil, nil, err
+	}
+	undo = func() {}
+	if owned {
+		ns := oci.IPCNamespaceOf(spec)
+		undo = func() { _ = hooks.Teardown(cfg, reg, ch, ns) }
+	}
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
+	in := oci.Injection{
+		AID:        ch.AID,
+		Library:    library,
+		ChainDir:   chain.Dir(cfg.StateDir, ch.AID),
+		LogLevel:   cfg.LogLevel,
+		Hook:       hook,
+		ConfigPath: cfg.Path,
+		Poststop:   owned,
+	}
+	if err := oci.Apply(spec, in); err != nil {
+		return nil, nil, err
+	}
+	if err := writeBundleState(bundle, bundleState{AID: ch.AID, Owned: owned, Config: cfg.Path}); err != nil {
+		return nil, nil, err
+	}
+	if err := oci.SaveSpec(bundle, spec); err != nil {
+		return nil, nil, err
+	}
+	return &container{bundle: bundle, inject: in}, undo, nil
+}
+
+// chainFor finds the chain of a container.  The annotation io.vrid.aid
+// joins an existing chain by AID (all digits), or names the chain: a live
+// chain of that name is joined, else a new one is registered.  Without the
+// annotation the container registers a chain named after its id.  owned:
+// the chain is the container's, to tear down when it stops.
+func chainFor(cfg *config.Config, reg vresource.Registry, id string, annotations map[string]string) (ch vresource.Chain, owned bool, err error) {
+	owner, err := vresource.OwnerOf(os.Getpid())
+	if err != nil {
+		return ch, false, err
+	}
+	owner.Kind = OwnerKind
+	want, ok := annotations[oci.AnnotationAID]
+	if !ok {
+		ch, err = chain.Register(cfg, reg, oci.ChainName(id), owner)
+		return ch, err == nil, err
+	}
+	if _, err := vresource.ParseAID(want); err == nil {
+		ch, err = liveChain(reg, want)
+		return ch, false, err
+	}
+	ch, err = chain.Register(cfg, reg, want, owner)
+	if errors.Is(err, vresource.ErrNameInUse) {
+		ch, err = liveChain(reg, want)
+		return ch, false, err
+	}
+	return ch, err == nil, err
+}
+
+func liveChain(reg vresource.Registry, nameOrAID string) (vresource.Chain, error) {
+	ch, err := reg.Get(nameOrAID)
+	if err != nil {
+		return ch, fmt.Errorf("annotation %s=%s: %w", oci.AnnotationAID, nameOrAID, err)
+	}
+	if ch.Stale {
+		return ch, fmt.Errorf("annotation %s=%s: chain %s is stale: its owner (pid %d) is gone",
+			oci.AnnotationAID, nameOrAID, ch.AID, ch.Owner.Pid)
+	}
+	return ch, nil
+}
+
+// hookPath is vrid-hook beside the shim's binary.
+func hookPath() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find vrid-hook: %w", err)
+	}
+	hook := filepath.Join(filepath.Dir(exe), "vrid-hook")
+	if _, err := os.Stat(hook); err != nil {
+		return "", fmt.Errorf("find vrid-hook beside %s: %w", exe, err)
+	}
+	return hook, nil
+}
+
+// Exec runs an exec'd process in the container's chain.
+func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	c := s.containers[r.ID]
+	s.mu.Unlock()
+	if c == nil || r.Spec == nil {
+		return s.TTRPCTaskService.Exec(ctx, r)
+	}
+	var p specs.Process
+	if err := json.Unmarshal(r.Spec.Value, &p); err != nil {
+		return nil, fmt.Errorf("vrid: exec %s in %s: process spec: %w", r.ExecID, r.ID, err)
+	}
+	oci.ApplyProcess(&p, c.inject)
+	value, err := json.Marshal(&p)
+	if err != nil {
+		return nil, fmt.Errorf("vrid: exec %s in %s: process spec: %w", r.ExecID, r.ID, err)
+	}
+	runcReq := proto.Clone(r).(*taskAPI.ExecProcessRequest)
+	runcReq.Spec = &anypb.Any{TypeUrl: r.Spec.TypeUrl, Value: value}
+	return s.TTRPCTaskService.Exec(ctx, runcReq)
+}
+
+// Delete deletes a process; for the container's init process, it then
+// makes sure that the chain is gone, which the poststop hook should have
+// seen to.
+func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
+	resp, err := s.TTRPCTaskService.Delete(ctx, r)
+	if err != nil || r.ExecID != "" {
+		return resp, err
+	}
+	s.mu.Lock()
+	c := s.containers[r.ID]
+	delete(s.containers, r.ID)
+	s.mu.Unlock()
+	if c != nil {
+		if err := cleanupBundle(c.bundle); err != nil {
+			log.G(ctx).WithError(err).Warnf("vrid: container %s: chain %s left behind", r.ID, c.inject.AID)
+		}
+	}
+	return resp, nil
+}
