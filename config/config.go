@@ -26,6 +26,7 @@ type Config struct {
 	CRIU     string `toml:"criu"`
 	LogLevel string `toml:"log_level"`
 	Tables   Tables `toml:"tables"`
+	Runc     Runc   `toml:"runc"`
 
 	// Path is the file this was read from, "" for the defaults.
 	Path string `toml:"-"`
@@ -39,6 +40,13 @@ type Tables struct {
 	ShmSlots    uint32 `toml:"shm_slots"`
 	MsgSlots    uint32 `toml:"msg_slots"`
 	IPCKeySlots uint32 `toml:"ipckey_slots"`
+}
+
+// Runc is what the containerd shim tells runc's task service when
+// containerd sent no runc options of its own; "" leaves runc's default.
+type Runc struct {
+	Binary string `toml:"binary"`
+	Root   string `toml:"root"`
 }
 
 // Virtual id policies.

@@ -66,11 +66,18 @@ func (m Manager) Info(ctx context.Context, optionsR io.Reader) (*types.RuntimeIn
 		if err != nil {
 			return nil, err
 		}
-		if _, err := opts.loadConfig(); err != nil {
+		cfg, err := opts.loadConfig()
+		if err != nil {
 			return nil, err
 		}
-		if opts.Runc != nil {
-			runcOpts = data
+		runc, err := opts.runcOptions(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if runc != nil {
+			if runcOpts, err = proto.Marshal(runc); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return m.Shim.Info(ctx, bytes.NewReader(runcOpts))

@@ -67,6 +67,19 @@ func parseOptions(opts *anypb.Any, bundle string) (options, error) {
 
 var errUnknownOptions = errors.New("not runc options nor runtimeoptions")
 
+// runcOptions is what runc's task service gets: containerd's runc options,
+// or else those of [runc] in config.toml, or none.
+func (o options) runcOptions(cfg *config.Config) (*anypb.Any, error) {
+	if o.Runc != nil || (cfg.Runc.Binary == "" && cfg.Runc.Root == "") {
+		return o.Runc, nil
+	}
+	a, err := anypb.New(&runcoptions.Options{BinaryName: cfg.Runc.Binary, Root: cfg.Runc.Root})
+	if err != nil {
+		return nil, fmt.Errorf("runc options from %s: %w", cfg.Path, err)
+	}
+	return a, nil
+}
+
 // loadConfig reads vrid's config.toml for a task.
 func (o options) loadConfig() (*config.Config, error) {
 	cfg, err := config.Load(o.ConfigPath)

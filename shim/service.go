@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
@@ -62,18 +63,23 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return fail(err)
 	}
+	cfg, err := opts.loadConfig()
+	if err != nil {
+		return fail(err)
+	}
+	if err := useCRIU(cfg); err != nil {
+		return fail(err)
+	}
 	runcReq := proto.Clone(r).(*taskAPI.CreateTaskRequest)
-	runcReq.Options = opts.Runc
+	if runcReq.Options, err = opts.runcOptions(cfg); err != nil {
+		return fail(err)
+	}
 	spec, err := oci.LoadSpec(r.Bundle)
 	if err != nil {
 		return fail(err)
 	}
 	if spec.Annotations[annotationCRIContainerType] == criSandbox {
 		return s.TTRPCTaskService.Create(ctx, runcReq)
-	}
-	cfg, err := opts.loadConfig()
-	if err != nil {
-		return fail(err)
 	}
 	c, undo, err := prepare(cfg, r.ID, r.Bundle, spec)
 	if err != nil {
@@ -241,4 +247,23 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		}
 	}
 	return resp, nil
+}
+
+// useCRIU puts the configured criu first on the shim's PATH, where runc
+// looks for it when containerd checkpoints or restores a task.
+func useCRIU(cfg *config.Config) error {
+	if cfg.CRIU == "" {
+		return nil
+	}
+	if filepath.Base(cfg.CRIU) != "criu" {
+		return fmt.Errorf("criu = %q: runc runs the binary named criu on PATH; name the file criu", cfg.CRIU)
+	}
+	if _, err := os.Stat(cfg.CRIU); err != nil {
+		return fmt.Errorf("criu = %q: %w", cfg.CRIU, err)
+	}
+	dir := filepath.Dir(cfg.CRIU)
+	if path := os.Getenv("PATH"); !strings.HasPrefix(path, dir+":") {
+		return os.Setenv("PATH", dir+":"+path)
+	}
+	return nil
 }
