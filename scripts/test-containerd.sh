@@ -11,6 +11,8 @@
 # Environment: VRID_STACK (/opt/vrid-stack), VRID_CTRD_DIR
 # (/run/vrid-test/containerd), VRID_SHIM_DIR (<repo>/bin, where
 # containerd-shim-vrid-v1 lives; put first on containerd's PATH).
+# VRID_CONFIG_PATH (the vrid config.toml of the CRI handler vrid; default:
+# one written into VRID_CTRD_DIR with a private state_dir).
 #
 # Runtimes: CRI handler "runc" (default, io.containerd.runc.v2) and "vrid"
 # (io.containerd.vrid.v1). How options reach a shim (containerd v2.4.2):
@@ -19,8 +21,8 @@
 #  - any other runtime_type, so io.containerd.vrid.v1: it is decoded into
 #    runtimeoptions.v1.Options {TypeUrl, ConfigPath, ConfigBody}; other keys
 #    such as BinaryName are dropped. With ConfigPath set, ConfigBody is empty.
-#    So the vrid shim gets ConfigPath = <repo>/config.toml and finds runc on
-#    PATH (containerd's PATH, inherited by shims, has $VRID_STACK/bin).
+#    So the vrid shim gets ConfigPath ($VRID_CONFIG_PATH) and reads runc's
+#    binary and root from the [runc] table of that vrid config.
 #  The shim sees them as a protobuf Any: alone on the stdin of `shim -info`;
 #  as an extension of the BootstrapParams that containerd 2.4 writes to the
 #  stdin of `shim start` (pkg/shim hands those to Manager.Start); and in
@@ -33,6 +35,9 @@ VRID_STACK=${VRID_STACK:-/opt/vrid-stack}
 DIR=${VRID_CTRD_DIR:-/run/vrid-test/containerd}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHIM_DIR=${VRID_SHIM_DIR:-$REPO/bin}
+# vrid's config.toml for the CRI handler "vrid"; by default one written
+# into $DIR with a private state_dir.
+VRID_CONFIG_PATH=${VRID_CONFIG_PATH:-$DIR/vrid-config.toml}
 SOCK=$DIR/containerd.sock
 PIDFILE=$DIR/containerd.pid
 CTR=("$VRID_STACK/bin/ctr" --address "$SOCK")
@@ -121,10 +126,25 @@ imports = []
         Root = '$DIR/runc'
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.vrid]
       runtime_type = 'io.containerd.vrid.v1'
+      # Pods pick or join a chain with the annotation io.vrid.aid.
+      pod_annotations = ['io.vrid.*']
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.vrid.options]
-        ConfigPath = '$REPO/config.toml'
+        ConfigPath = '$VRID_CONFIG_PATH'
 EOF
 	mv -f "$DIR/config.toml.tmp" "$DIR/config.toml"
+	# The CRI handler's vrid config: private state, and the stack's runc
+	# with a private root, since runtimeoptions carry no runc options.
+	if [[ $VRID_CONFIG_PATH == "$DIR/vrid-config.toml" ]]; then
+		cat >"$DIR/vrid-config.toml.tmp" <<EOF
+state_dir = '$DIR/vrid-state'
+log_level = 'warning'
+
+[runc]
+binary = '$VRID_STACK/bin/runc'
+root = '$DIR/runc'
+EOF
+		mv -f "$DIR/vrid-config.toml.tmp" "$DIR/vrid-config.toml"
+	fi
 	cat >"$DIR/crictl.yaml" <<EOF
 runtime-endpoint: unix://$SOCK
 image-endpoint: unix://$SOCK

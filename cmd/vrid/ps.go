@@ -31,7 +31,8 @@ type psProcess struct {
 	Chain   string        `json:"chain"`
 	State   string        `json:"state"`
 	VirtPID int32         `json:"vpid"`
-	SysPID  int32         `json:"pid"`
+	SysPID  int32         `json:"pid"`      // in the chain's own pid namespace, as in its tables
+	HostPID int           `json:"host_pid"` // in vrid's pid namespace
 	Command string        `json:"command"`
 }
 
@@ -62,16 +63,16 @@ func psAction(c *cli.Context) error {
 		return enc.Encode(rows)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "AID\tNAME\tSTATE\tVPID\tPID\tCOMMAND")
+	fmt.Fprintln(w, "AID\tNAME\tSTATE\tVPID\tPID\tHOST PID\tCOMMAND")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%d\t%s\n", r.AID, r.Chain, r.State, r.VirtPID, r.SysPID, r.Command)
+		fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%d\t%d\t%s\n", r.AID, r.Chain, r.State, r.VirtPID, r.SysPID, r.HostPID, r.Command)
 	}
 	return w.Flush()
 }
 
 // chainProcesses lists the live processes (not threads, not bare group ids)
 // among a chain's pid entries.  The tables hold pids as the chain sees them:
-// inside a container, in its pid namespace; the host pid is shown.
+// inside a container, in its pid namespace; the host pid is shown too.
 func chainProcesses(ch vresource.Chain, state string) []psProcess {
 	t, err := vresource.OpenTables(ch.Tables)
 	if err != nil {
@@ -89,7 +90,7 @@ func chainProcesses(ch vresource.Chain, state string) []psProcess {
 			continue
 		}
 		out = append(out, psProcess{AID: ch.AID, Chain: ch.Name, State: state,
-			VirtPID: e.Virt, SysPID: int32(pid), Command: commandLine(pid)})
+			VirtPID: e.Virt, SysPID: e.Sys, HostPID: pid, Command: commandLine(pid)})
 	}
 	return out
 }

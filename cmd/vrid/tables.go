@@ -33,8 +33,13 @@ type tableEntry struct {
 }
 
 func tablesAction(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return errors.New("give one chain: vrid tables NAME|AID (see vrid ps)")
+	// urfave/cli stops at the first argument; `tables NAME --json` is the documented order.
+	args, asJSON := c.Args().Slice(), c.Bool("json")
+	if len(args) == 2 && args[1] == "--json" {
+		args, asJSON = args[:1], true
+	}
+	if len(args) != 1 {
+		return errors.New("give one chain: vrid tables NAME|AID [--json] (see vrid ps)")
 	}
 	cfg, _, err := setup(c)
 	if err != nil {
@@ -44,7 +49,7 @@ func tablesAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ch, err := reg.Get(c.Args().First())
+	ch, err := reg.Get(args[0])
 	if err != nil {
 		return fmt.Errorf("%w (see vrid ps)", err)
 	}
@@ -59,7 +64,7 @@ func tablesAction(c *cli.Context) error {
 			entries = append(entries, tableEntry{Type: rt.String(), Virt: e.Virt, Sys: e.Sys})
 		}
 	}
-	if c.Bool("json") {
+	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {

@@ -1,0 +1,110 @@
+package containerd_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vrid/vrid/config"
+	"github.com/vrid/vrid/oci"
+	"github.com/vrid/vrid/vresource"
+)
+
+// A host-network pod with runtime handler vrid: its container runs in a
+// chain (the pause container does not), crictl exec joins it, and removing
+// the pod leaves nothing.  The test containerd points the handler at the
+// tests' sequential config.
+func TestCRIPod(t *testing.T) {
+	e := testEnv(t)
+	cfg, err := config.Load(e.seqCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := map[string]any{
+		"metadata":      map[string]any{"name": "vt-pod", "namespace": "default", "uid": "vt-pod-uid"},
+		"linux":         map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}}},
+		"log_directory": filepath.Join(e.work, "podlogs"),
+	}
+	ctrCfg := map[string]any{
+		"metadata": map[string]any{"name": "probe"},
+		"image":    map[string]any{"image": probeImage},
+		"command":  []string{"/probe", "sleep"},
+		"log_path": "probe.log",
+	}
+	podFile, ctrFile := writeJSON(t, e, "pod.json", pod), writeJSON(t, e, "container.json", ctrCfg)
+
+	out, err := e.crictl("runp", "--runtime", "vrid", podFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	podID := strings.TrimSpace(out)
+	t.Cleanup(func() {
+		_, _ = e.crictl("stopp", podID)
+		_, _ = e.crictl("rmp", "-f", podID)
+	})
+	if out, err = e.crictl("create", podID, ctrFile, podFile); err != nil {
+		t.Fatal(err)
+	}
+	ctrID := strings.TrimSpace(out)
+	if _, err := e.crictl("start", ctrID); err != nil {
+		t.Fatal(err)
+	}
+
+	name := oci.ChainName(ctrID)
+	ch, ok := chainNamed(t, cfg.StateDir, name)
+	if !ok {
+		t.Fatalf("no chain %q in %s", name, cfg.StateDir)
+	}
+	if _, ok := chainNamed(t, cfg.StateDir, oci.ChainName(podID)); ok {
+		t.Errorf("the pause container got a chain")
+	}
+	out, err = e.crictl("exec", ctrID, "/probe", "pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpid, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(out), "pid="))
+	if err != nil {
+		t.Fatalf("crictl exec probe pid printed %q", out)
+	}
+	// Sequential ids: the container's process is 1000, the exec'd one next.
+	if vpid != 1001 {
+		t.Errorf("crictl exec: getpid() = %d, want 1001", vpid)
+	}
+	tables, err := vresource.OpenTables(ch.Tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, inChain := tables.Lookup(vresource.PID, int32(vpid))
+	procs := len(tables.Entries(vresource.PID))
+	tables.Close()
+	if !inChain {
+		t.Errorf("the exec'd process's pid %d is not in chain %s", vpid, ch.AID)
+	}
+	if procs < 2 {
+		t.Errorf("chain %s holds %d pids, want the container's and the exec'd", ch.AID, procs)
+	}
+
+	if _, err := e.crictl("stopp", podID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.crictl("rmp", podID); err != nil {
+		t.Fatal(err)
+	}
+	assertNoChain(t, cfg.StateDir, name)
+}
+
+func writeJSON(t *testing.T, e *env, name string, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(e.work, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -1,0 +1,64 @@
+/*
+ * probe: what a process of a vrid container sees, one line per value.
+ *
+ *   probe pid            its pid
+ *   probe sem KEY [hold] creates semaphore KEY with IPC_EXCL and prints
+ *                        the keys of every semaphore it can see; with
+ *                        hold it then sleeps until killed
+ *   probe sleep          prints its pid, then sleeps until killed
+ *
+ * The same binary runs under io.containerd.runc.v2, to compare.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
+#include <unistd.h>
+
+static int sem(key_t key)
+{
+	struct seminfo info;
+	struct semid_ds ds;
+	int id, max;
+
+	id = semget(key, 1, IPC_CREAT | IPC_EXCL | 0600);
+	if (id < 0) {
+		printf("semget=%s\n", strerrorname_np(errno));
+		return 1;
+	}
+	printf("semget=ok\n");
+	max = semctl(0, 0, SEM_INFO, (struct seminfo *)&info);
+	for (int i = 0; i <= max; i++) {
+		if (semctl(i, 0, SEM_STAT, &ds) >= 0)
+			printf("seen.key=%d\n", (int)ds.sem_perm.__key);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 2 && !strcmp(argv[1], "pid")) {
+		printf("pid=%d\n", getpid());
+		return 0;
+	}
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "sem")) {
+		int ret = sem((key_t)strtol(argv[2], NULL, 0));
+
+		if (ret || argc == 3 || strcmp(argv[3], "hold"))
+			return ret;
+		printf("holding\n");
+		for (;;)
+			pause();
+	}
+	if (argc == 2 && !strcmp(argv[1], "sleep")) {
+		printf("pid=%d\n", getpid());
+		for (;;)
+			pause();
+	}
+	fprintf(stderr, "usage: probe pid | probe sem KEY [hold] | probe sleep\n");
+	return 2;
+}

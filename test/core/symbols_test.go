@@ -1,0 +1,65 @@
+package core_test
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The library exports exactly the calls interposed.tsv lists.
+func TestExportedSymbols(t *testing.T) {
+	needSetup(t)
+	out, err := exec.Command("nm", "-D", "--defined-only", libPath).Output()
+	if err != nil {
+		t.Fatalf("nm -D --defined-only %s: %v", libPath, err)
+	}
+	var exported []string
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 3 {
+			continue
+		}
+		name, _, _ := strings.Cut(f[2], "@")
+		if !slices.Contains(exported, name) {
+			exported = append(exported, name)
+		}
+	}
+
+	tsv, err := os.ReadFile(filepath.Join(repoRoot, "vresource", "preload", "interposed.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for i, line := range strings.Split(string(tsv), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, _, _ := strings.Cut(line, "\t")
+		if name == "name" { // the header row
+			continue
+		}
+		if slices.Contains(listed, name) {
+			t.Errorf("interposed.tsv line %d: %s listed twice", i+1, name)
+		}
+		listed = append(listed, name)
+	}
+
+	for _, name := range exported {
+		if !slices.Contains(listed, name) {
+			t.Errorf("libvrid.so exports %s, which interposed.tsv does not list", name)
+		}
+	}
+	for _, name := range listed {
+		if !slices.Contains(exported, name) {
+			t.Errorf("interposed.tsv lists %s, which libvrid.so does not export", name)
+		}
+	}
+	if len(listed) == 0 {
+		t.Error("interposed.tsv lists nothing")
+	}
+}

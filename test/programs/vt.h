@@ -1,0 +1,105 @@
+/*
+ * Shared helpers of the snippet programs: name=value output, self-checks
+ * and errno names.  Each program prints only values that are exact under
+ * `vrid run --ids sequential`, checks what it can itself, and exits 0 when
+ * every check held.  A failed check goes to stderr and makes the exit
+ * status 1; the program goes on, so that the golden diff shows the rest.
+ */
+#ifndef VT_H
+#define VT_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int vt_failed;
+
+static inline const char *vt_errname(int err)
+{
+	const char *name = strerrorname_np(err);
+
+	return name ? name : "E?";
+}
+
+#define OUT_INT(name, value) printf("%s=%ld\n", (name), (long)(value))
+#define OUT_STR(name, value) printf("%s=%s\n", (name), (value))
+/* The errno name of the call just made, or "none" when it did not fail. */
+#define OUT_ERR(name, ret) printf("%s.errno=%s\n", (name), (ret) == -1 ? vt_errname(errno) : "none")
+
+#define CHECK(cond)							\
+	do {								\
+		if (!(cond)) {						\
+			fprintf(stderr, "FAIL %s:%d: %s (errno %s)\n",	\
+				__FILE__, __LINE__, #cond, vt_errname(errno)); \
+			vt_failed = 1;					\
+		}							\
+	} while (0)
+
+/* A failed call is fatal when nothing after it can make sense. */
+#define MUST(cond)							\
+	do {								\
+		if (!(cond)) {						\
+			fprintf(stderr, "FATAL %s:%d: %s (errno %s)\n",	\
+				__FILE__, __LINE__, #cond, vt_errname(errno)); \
+			exit(2);					\
+		}							\
+	} while (0)
+
+/* Flush before fork, so that no buffered line is printed twice. */
+static inline pid_t vt_fork(void)
+{
+	fflush(stdout);
+	fflush(stderr);
+	return fork();
+}
+
+/* Ends a forked child: its lines out first, then the status it means. */
+static inline void vt_child_exit(int code)
+{
+	fflush(stdout);
+	fflush(stderr);
+	_exit(vt_failed ? 99 : code);
+}
+
+/* Waits for pid and returns its raw status; -1 when the wait itself fails. */
+static inline int vt_wait(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return status;
+}
+
+static inline int vt_exit_code(int status)
+{
+	return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The system pid, from the kernel's own text, which the layer never rewrites. */
+static inline long vt_sys_pid(void)
+{
+	FILE *f = fopen("/proc/self/stat", "r");
+	long pid = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = -1;
+		fclose(f);
+	}
+	return pid;
+}
+
+static inline int vt_done(void)
+{
+	fflush(stdout);
+	return vt_failed;
+}
+
+#endif
