@@ -76,6 +76,11 @@ func tablesAction(c *cli.Context) error {
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "TYPE\tVIRTUAL\tSYSTEM")
 	for _, e := range entries {
+		if e.Type == vresource.IPCKey.String() {
+			// Keys read as ipcs prints them.
+			fmt.Fprintf(w, "%s\t0x%08x\t0x%08x\n", e.Type, uint32(e.Virt), uint32(e.Sys))
+			continue
+		}
 		fmt.Fprintf(w, "%s\t%d\t%d\n", e.Type, e.Virt, e.Sys)
 	}
 	return w.Flush()
