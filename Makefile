@@ -41,8 +41,12 @@ test:
 demo:
 	scripts/demo.sh
 
+# ns per call native against vrid, container start runc against vrid, and
+# the Go table operations.
 bench: all
 	bench/calls.sh
+	bench/start.sh
+	$(GO) test -run '^$$' -bench . ./vresource/
 
 install: all
 	install -D -m 0755 bin/vrid $(PREFIX)/bin/vrid
