@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // Every worker of TestConcurrentWriters binds its own system ids, then
@@ -58,7 +57,7 @@ func TestConcurrentWriters(t *testing.T) {
 			for sys := int32(1); sys <= stableIDs; sys++ {
 				mustBind(t, tb, Sem, 100+sys) // virt sys
 			}
-			stopReaders := startReaders(t, tb, 4)
+			stopReaders := startReaders(t, tb, 4, stableIDs)
 
 			workers := tt.goroutines + tt.goProcs + tt.cProcs
 			outs := make([]string, workers)
@@ -72,8 +71,7 @@ func TestConcurrentWriters(t *testing.T) {
 				case w < tt.goroutines+tt.goProcs:
 					cmd = helperCommand("tables", "VRID_TABLE="+tb.path)
 				default:
-					cmd = exec.Command(driver)
-					cmd.Env = []string{"VRID_TABLE=" + tb.path}
+					cmd = driverCommand(driver, tb.path)
 				}
 				cmd.Stdin = strings.NewReader(workerScript(w))
 				var stdout, stderr bytes.Buffer
@@ -95,15 +93,16 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 }
 
-// startReaders looks the stable entries up without pause until stopped.
-func startReaders(t *testing.T, tb *Tables, n int) (stop func()) {
+// startReaders looks the stable entries up without pause until stopped:
+// sem virtual ids 1..stable, bound to system ids 101...
+func startReaders(t *testing.T, tb *Tables, n int, stable int32) (stop func()) {
 	var done atomic.Bool
 	var wg sync.WaitGroup
 	var lookups atomic.Int64
 	for range n {
 		wg.Go(func() {
 			for !done.Load() {
-				for virt := int32(1); virt <= stableIDs; virt++ {
+				for virt := int32(1); virt <= stable; virt++ {
 					if sys, ok := tb.Lookup(Sem, virt); !ok || sys != 100+virt {
 						t.Errorf("lookup %d during writes: %d, %v", virt, sys, ok)
 						return
@@ -113,7 +112,7 @@ func startReaders(t *testing.T, tb *Tables, n int) (stop func()) {
 						return
 					}
 				}
-				lookups.Add(2 * stableIDs)
+				lookups.Add(2 * int64(stable))
 			}
 		})
 	}
@@ -184,32 +183,131 @@ func firstDiff(a, b []Entry) int {
 	return min(len(a), len(b))
 }
 
-func TestWriterLockOfDeadThreadIsTaken(t *testing.T) {
-	tb := newTables(t, TableOptions{})
-	tb.hdr.Writer = deadPid // a writer killed while it held the lock
-	if _, err := tb.Bind(PID, 5); err != nil {
-		t.Fatal(err)
+// churnScript binds and at once removes n system ids of worker w on the
+// sem table.  Removals leave removed slots behind, so that a small index
+// fills with them and is rebuilt again and again.
+func churnScript(w, n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "bind %d %d\nremove-sys %d %d\n", Sem, workerSys(w, i), Sem, workerSys(w, i))
 	}
-	if tb.hdr.Writer != 0 {
-		t.Errorf("lock word %d after the bind, want 0", tb.hdr.Writer)
+	return b.String()
+}
+
+// readScript looks up the stable entries of startReaders n times over,
+// both ways.
+func readScript(stable int32, n int) (script, want string) {
+	var s, w strings.Builder
+	for range n {
+		for virt := int32(1); virt <= stable; virt++ {
+			fmt.Fprintf(&s, "lookup %d %d\nreverse %d %d\n", Sem, virt, Sem, 100+virt)
+			fmt.Fprintf(&w, "%d\n%d\n", 100+virt, virt)
+		}
+	}
+	return s.String(), w.String()
+}
+
+// TestLookupsDuringRebuilds churns a 16-slot index with Go and C writers,
+// which rebuild it over and over, while Go and C readers look up the
+// entries that stay, lock-free: a lookup that misses during a rebuild
+// must look again rather than answer "absent".
+func TestLookupsDuringRebuilds(t *testing.T) {
+	driver := buildDriver(t)
+	const stable, cycles = 4, 2000
+	tb := newTables(t, TableOptions{Sequential: true, Slots: small()})
+	for sys := int32(101); sys <= 100+stable; sys++ {
+		mustBind(t, tb, Sem, sys) // virt 1..stable
+	}
+	stopReaders := startReaders(t, tb, 3, stable)
+	stopListers := startListers(t, tb, 2, stable)
+
+	// Writers 0 and 1 are C processes, 2 a Go process, 3 and 4 goroutines.
+	writers := []*exec.Cmd{
+		driverCommand(driver, tb.path),
+		driverCommand(driver, tb.path),
+		helperCommand("tables", "VRID_TABLE="+tb.path),
+	}
+	outs := make([]string, len(writers)+2)
+	readC, wantC := readScript(stable, cycles)
+	var readOut string
+	run := func(cmd *exec.Cmd, script string, out *string) {
+		cmd.Stdin = strings.NewReader(script)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		got, err := cmd.Output()
+		if err != nil {
+			t.Errorf("%s: %v\n%s", cmd.Path, err, stderr.Bytes())
+		}
+		*out = string(got)
+	}
+	var wg sync.WaitGroup
+	for w, cmd := range writers {
+		wg.Go(func() { run(cmd, churnScript(w, cycles), &outs[w]) })
+	}
+	for w := len(writers); w < len(outs); w++ {
+		wg.Go(func() { outs[w] = runScript(tb, churnScript(w, cycles)) })
+	}
+	wg.Go(func() { run(driverCommand(driver, tb.path), readC, &readOut) })
+	wg.Wait()
+	stopReaders()
+	stopListers()
+
+	if readOut != wantC {
+		t.Errorf("C lookups during rebuilds:\n%s", lineDiff(wantC, readOut))
+	}
+	for w, out := range outs {
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) != 2*cycles {
+			t.Fatalf("writer %d answered %d lines, want %d", w, len(lines), 2*cycles)
+		}
+		for i := 1; i < len(lines); i += 2 {
+			if _, err := strconv.Atoi(lines[i-1]); err != nil || lines[i] != "ok" {
+				t.Fatalf("writer %d cycle %d: %q, %q", w, i/2, lines[i-1], lines[i])
+			}
+		}
+	}
+	d := &tb.hdr.Tables[Sem]
+	if d.Rebuilds == 0 || d.Rebuilds%2 != 0 {
+		t.Errorf("rebuilds %d, want some, and none running", d.Rebuilds)
+	}
+	t.Logf("%d rebuilds", d.Rebuilds/2)
+	checkCounts(t, tb, Sem)
+	want := []Entry{{Sem, 1, 101}, {Sem, 2, 102}, {Sem, 3, 103}, {Sem, 4, 104}}
+	if got := tb.Entries(Sem); !slices.Equal(got, want) || tb.Live(Sem) != stable {
+		t.Errorf("entries %v live %d, want %v", got, tb.Live(Sem), want)
 	}
 }
 
-func TestWriterLockOfLiveThreadIsWaitedFor(t *testing.T) {
-	tb := newTables(t, TableOptions{})
-	atomic.StoreUint32(&tb.hdr.Writer, 1) // init: alive, and not us
-	bound := make(chan error)
-	go func() {
-		_, err := tb.Bind(PID, 5)
-		bound <- err
-	}()
-	select {
-	case err := <-bound:
-		t.Fatalf("bind went past a held lock: %v", err)
-	case <-time.After(100 * time.Millisecond):
+// startListers lists the sem entries without pause until stopped, and
+// wants every stable entry (see startReaders) in each list, once.
+func startListers(t *testing.T, tb *Tables, n int, stable int32) (stop func()) {
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	var lists atomic.Int64
+	for range n {
+		wg.Go(func() {
+			for !done.Load() {
+				seen := map[int32]int32{}
+				for _, e := range tb.Entries(Sem) {
+					if _, dup := seen[e.Virt]; dup {
+						t.Errorf("virt %d listed twice", e.Virt)
+						return
+					}
+					seen[e.Virt] = e.Sys
+				}
+				for virt := int32(1); virt <= stable; virt++ {
+					if sys, ok := seen[virt]; !ok || sys != 100+virt {
+						t.Errorf("list during writes: virt %d -> %d, %v", virt, sys, ok)
+						return
+					}
+				}
+				lists.Add(1)
+			}
+		})
 	}
-	atomic.StoreUint32(&tb.hdr.Writer, 0)
-	if err := <-bound; err != nil {
-		t.Fatal(err)
+	return func() {
+		done.Store(true)
+		wg.Wait()
+		t.Logf("%d lock-free lists during the writes", lists.Load())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -17,15 +18,21 @@ import (
 // the same protocol over the real table.c, so one script can run on
 // either side and the answers compared.
 //
-//	bind TYPE SYS          VIRT, or "full"
+//	bind TYPE SYS          VIRT, or "full", or "invalid"
 //	lookup TYPE VIRT       SYS, or "absent"
 //	reverse TYPE SYS       VIRT, or "absent"
 //	remove-sys TYPE SYS    "ok" or "absent"
 //	remove-virt TYPE VIRT  "ok" or "absent"
-//	bindkey VKEY ATTEMPT   "SKEY created" or "SKEY found", or "full"
+//	bindkey VKEY ATTEMPT   "SKEY created" or "SKEY found", or "full", or "invalid"
 //	live TYPE              the entry count
+//	counts TYPE            "LIVE TOMBS_BY_VIRT TOMBS_BY_SYS REBUILDS"
 //	dump TYPE              "VIRT SYS" per entry in slot order, then "end"
 //	derive AID VKEY N      deriveKey for any AID and attempt N
+//	lock                   "locked" once it holds the writer lock
+//	unlock                 "unlocked" once it has let it go
+//
+// Between lock and unlock only commands that don't write may run.  Other
+// failures answer "error: " and the error (C: "error ERRNO").
 
 // runLine runs one command on tb and returns its answer, without the
 // final newline.
@@ -45,7 +52,7 @@ func runLine(tb *Tables, line string) string {
 	switch f[0] {
 	case "bind":
 		virt, err := tb.Bind(rt, id)
-		return answer(strconv.Itoa(int(virt)), err, ErrFull, "full")
+		return answer(strconv.Itoa(int(virt)), err)
 	case "lookup", "reverse":
 		find := tb.Lookup
 		if f[0] == "reverse" {
@@ -56,18 +63,21 @@ func runLine(tb *Tables, line string) string {
 		}
 		return "absent"
 	case "remove-sys":
-		return answer("ok", tb.RemoveSys(rt, id), ErrNotFound, "absent")
+		return answer("ok", tb.RemoveSys(rt, id))
 	case "remove-virt":
-		return answer("ok", tb.RemoveVirt(rt, id), ErrNotFound, "absent")
+		return answer("ok", tb.RemoveVirt(rt, id))
 	case "bindkey":
 		skey, created, err := tb.bindKey(int32(arg(1)), uint32(arg(2)))
 		how := "found"
 		if created {
 			how = "created"
 		}
-		return answer(fmt.Sprintf("%d %s", skey, how), err, ErrFull, "full")
+		return answer(fmt.Sprintf("%d %s", skey, how), err)
 	case "live":
 		return strconv.Itoa(int(tb.Live(rt)))
+	case "counts":
+		d := tb.idx[rt].desc
+		return fmt.Sprintf("%d %d %d %d", tb.Live(rt), d.TombsByVirt, d.TombsBySys, atomic.LoadUint32(&d.Rebuilds))
 	case "dump":
 		var b strings.Builder
 		for _, e := range tb.idx[rt].entries() {
@@ -76,16 +86,26 @@ func runLine(tb *Tables, line string) string {
 		return b.String() + "end"
 	case "derive":
 		return strconv.Itoa(int(deriveKey(AID(arg(1)), int32(arg(2)), uint32(arg(3)))))
+	case "lock":
+		return answer("locked", tb.lockWriter())
+	case "unlock":
+		tb.unlockWriter()
+		return "unlocked"
 	}
 	return "unknown command " + f[0]
 }
 
-func answer(ok string, err, expected error, said string) string {
+// answer is ok, or what the C driver says for the same failure.
+func answer(ok string, err error) string {
 	switch {
 	case err == nil:
 		return ok
-	case errors.Is(err, expected):
-		return said
+	case errors.Is(err, ErrFull):
+		return "full"
+	case errors.Is(err, ErrInvalidID):
+		return "invalid"
+	case errors.Is(err, ErrNotFound):
+		return "absent"
 	}
 	return "error: " + err.Error()
 }
@@ -99,17 +119,17 @@ func runScript(tb *Tables, script string) string {
 	return b.String()
 }
 
-// serveScript is the Go driver process: commands from in, answers to out.
+// serveScript is the Go driver process: commands from in, answers to out,
+// each answer written before the next command is read, as the C driver
+// does (a test may wait for "locked").
 func serveScript(tb *Tables, in io.Reader, out io.Writer) error {
 	sc := bufio.NewScanner(in)
-	w := bufio.NewWriter(out)
 	for sc.Scan() {
-		fmt.Fprintln(w, runLine(tb, sc.Text()))
+		if _, err := fmt.Fprintln(out, runLine(tb, sc.Text())); err != nil {
+			return err
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return w.Flush()
+	return sc.Err()
 }
 
 const helperEnv = "VRID_TEST_HELPER"

@@ -52,8 +52,67 @@ func TestTablesGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := "# table file of AID 42 \"golden\", 16 slots per index: the non-zero 16-byte lines\n" + hexdump(data)
-	golden := filepath.Join("testdata", "tables.golden")
+	checkGolden(t, "tables.golden", "# table file of AID 42 \"golden\", 16 slots per index: the non-zero 16-byte lines\n"+hexdump(data))
+}
+
+// rebuildScript keeps a queue of msg entries on 16-slot indexes, removing
+// the oldest before binding a new one.  Removals leave removed slots
+// behind, until live entries and removed slots reach 3/4 of an index and
+// a bind rebuilds both indexes.
+func rebuildScript() string {
+	var b strings.Builder
+	for i := range 16 {
+		if i >= 8 {
+			fmt.Fprintf(&b, "remove-sys %d %d\n", Msg, 1000+i-8)
+		}
+		fmt.Fprintf(&b, "bind %d %d\n", Msg, 1000+i)
+		fmt.Fprintf(&b, "counts %d\n", Msg)
+	}
+	fmt.Fprintf(&b, "dump %d\n", Msg)
+	return b.String()
+}
+
+// TestRebuildGolden runs rebuildScript through Go and through table.c and
+// compares both files with testdata/rebuild.golden: where a rebuild puts
+// entries is part of the contract.
+func TestRebuildGolden(t *testing.T) {
+	driver := buildDriver(t)
+	dir := t.TempDir()
+	opt := TableOptions{Name: "rebuild", Slots: small()}
+	goSide, err := CreateTables(filepath.Join(dir, "go"), 42, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer goSide.Close()
+	cSide, err := CreateTables(filepath.Join(dir, "c"), 42, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cSide.Close()
+
+	script := rebuildScript()
+	goOut, cOut := runScript(goSide, script), runC(t, driver, filepath.Join(dir, "c"), script)
+	if goOut != cOut {
+		t.Fatalf("answers differ:\n%s", lineDiff(cOut, goOut))
+	}
+	if d := goSide.idx[Msg].desc; d.Rebuilds != 2 {
+		t.Errorf("rebuilds %d, want 2: one rebuild", d.Rebuilds)
+	}
+	checkCounts(t, goSide, Msg)
+	const head = "# table file of AID 42 \"rebuild\" after rebuildScript: the non-zero 16-byte lines\n"
+	goBytes, _ := os.ReadFile(filepath.Join(dir, "go"))
+	cBytes, _ := os.ReadFile(filepath.Join(dir, "c"))
+	if string(goBytes) != string(cBytes) {
+		t.Errorf("files differ:\n%s", lineDiff(hexdump(cBytes), hexdump(goBytes)))
+	}
+	checkGolden(t, "rebuild.golden", head+hexdump(goBytes))
+}
+
+// checkGolden compares got with testdata/name, or with -update writes it
+// there.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
 	if *update {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)

@@ -2,21 +2,26 @@ package vresource
 
 import (
 	"math"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 )
 
 // index is one resource type's pair of open-addressing indexes in the
 // mapped file, the Go twin of struct vrid_index.  The functions here
-// mirror find, put, del, insert_locked, remove_locked, fresh_locked and
-// collect_locked of preload/table.c step for step: a file must come out
-// byte for byte the same whichever side wrote it (TestInteropSameBytes).
+// mirror probe, find, put, del, insert_locked, remove_locked,
+// rebuild_index, rebuild_locked, fresh_locked and collect_locked of
+// preload/table.c step for step: a file must come out byte for byte the
+// same whichever side wrote it (TestInteropSameBytes).
 //
 // Slots are read with atomic loads everywhere, so lock-free readers never
 // see half an entry; only writers holding the writer lock store to them.
 type index struct {
-	rt     ResourceType
-	desc   *tableDesc // Live and FreshNext: written under the writer lock
+	rt ResourceType
+	// desc is shared with every process of the chain.  Live, FreshNext,
+	// TombsByVirt, TombsBySys and Rebuilds are written under the writer
+	// lock; lock-free readers load only Live and Rebuilds.
+	desc   *tableDesc
 	byVirt []uint64
 	bySys  []uint64
 	mask   uint32 // slots - 1
@@ -63,10 +68,10 @@ func (ix *index) home(k uint32) uint32 {
 	return (k * HashMul) >> ix.shift
 }
 
-// probe walks key's run from its home slot and returns the slot holding
-// key and its contents, loaded once.
-func (ix *index) probe(slots []uint64, key int32) (i uint32, s uint64, found bool) {
-	k := enc(key)
+// probe is probe of table.c: one walk of k's run from its home slot.  It
+// returns the slot holding k and its contents, loaded once.  k is never
+// 0 (see storable): a removed slot has key 0.
+func (ix *index) probe(slots []uint64, k uint32) (i uint32, s uint64, found bool) {
 	i = ix.home(k)
 	for n := uint32(0); n <= ix.mask; n++ {
 		s = atomic.LoadUint64(&slots[i])
@@ -81,27 +86,49 @@ func (ix *index) probe(slots []uint64, key int32) (i uint32, s uint64, found boo
 	return 0, 0, false
 }
 
+// find is the lock-free lookup, find of table.c.  A hit is always right:
+// a rebuild moves entries but never changes one.  A miss is believed only
+// if no rebuild ran during the probe; otherwise the probe runs again.
 func (ix *index) find(slots []uint64, key int32) (val int32, found bool) {
 	if !storable(key) {
 		return 0, false
 	}
-	_, s, found := ix.probe(slots, key)
+	k := enc(key)
+	for {
+		seq := atomic.LoadUint32(&ix.desc.Rebuilds)
+		if _, s, found := ix.probe(slots, k); found {
+			return slotVal(s), true
+		}
+		if seq&1 == 0 && atomic.LoadUint32(&ix.desc.Rebuilds) == seq {
+			return 0, false
+		}
+		runtime.Gosched()
+	}
+}
+
+// findLocked is the lookup of writers, who hold the writer lock: no
+// rebuild can run, so one probe answers.  key is storable.
+func (ix *index) findLocked(slots []uint64, key int32) (val int32, found bool) {
+	_, s, found := ix.probe(slots, enc(key))
 	return slotVal(s), found
 }
 
-func (ix *index) virtUsed(virt int32) bool {
-	_, used := ix.find(ix.byVirt, virt)
+func (ix *index) virtUsedLocked(virt int32) bool {
+	_, used := ix.findLocked(ix.byVirt, virt)
 	return used
 }
 
-// putLocked writes key -> val into the first free slot of key's run.  The
-// caller has checked that key is absent and that the table has room.
-func (ix *index) putLocked(slots []uint64, key, val int32) {
-	k := enc(key)
+// putLocked writes k -> val into the first empty or removed slot of k's
+// run, and counts a removed slot it reuses in tombs.  The caller has
+// checked that k is absent and that the index has room.
+func (ix *index) putLocked(slots []uint64, tombs *uint32, k uint32, val int32) {
 	i := ix.home(k)
 	for n := uint32(0); n <= ix.mask; n++ {
 		s := atomic.LoadUint64(&slots[i])
 		if s == SlotEmpty || s == SlotTomb {
+			if s == SlotTomb {
+				*tombs--
+			}
 			atomic.StoreUint64(&slots[i], makeSlot(k, val))
 			return
 		}
@@ -111,29 +138,79 @@ func (ix *index) putLocked(slots []uint64, key, val int32) {
 
 // delLocked marks key's slot removed, then empties the removed slots that
 // end a run: a probe reaching them would stop at the next slot anyway.
-func (ix *index) delLocked(slots []uint64, key int32) {
-	i, _, found := ix.probe(slots, key)
+// tombs counts the removed slots of the index.
+func (ix *index) delLocked(slots []uint64, tombs *uint32, key int32) {
+	i, _, found := ix.probe(slots, enc(key))
 	if !found {
 		return
 	}
 	atomic.StoreUint64(&slots[i], SlotTomb)
+	*tombs++
 	for atomic.LoadUint64(&slots[i]) == SlotTomb &&
 		atomic.LoadUint64(&slots[(i+1)&ix.mask]) == SlotEmpty {
 		atomic.StoreUint64(&slots[i], SlotEmpty)
+		*tombs--
 		i = (i - 1) & ix.mask
 	}
 }
 
 func (ix *index) insertLocked(virt, sys int32) {
-	ix.putLocked(ix.byVirt, virt, sys)
-	ix.putLocked(ix.bySys, sys, virt)
+	ix.putLocked(ix.byVirt, &ix.desc.TombsByVirt, enc(virt), sys)
+	ix.putLocked(ix.bySys, &ix.desc.TombsBySys, enc(sys), virt)
 	atomic.AddUint32(&ix.desc.Live, 1)
 }
 
 func (ix *index) removeLocked(virt, sys int32) {
-	ix.delLocked(ix.bySys, sys)
-	ix.delLocked(ix.byVirt, virt)
+	ix.delLocked(ix.bySys, &ix.desc.TombsBySys, sys)
+	ix.delLocked(ix.byVirt, &ix.desc.TombsByVirt, virt)
 	atomic.AddUint32(&ix.desc.Live, ^uint32(0))
+}
+
+// rebuildIndexLocked empties every removed slot of one index, then puts
+// each entry back from its home, run by run, starting after a slot that
+// was empty before: no run crosses that slot, so each entry lands at or
+// before where it was, behind entries that stay.  reclaimLocked rebuilds
+// before removed and live slots fill 3/4 of the index, so one is empty.
+func (ix *index) rebuildIndexLocked(slots []uint64, tombs *uint32) {
+	start := uint32(0)
+	for start < ix.mask && atomic.LoadUint64(&slots[start]) != SlotEmpty {
+		start++
+	}
+	for i := range slots {
+		if atomic.LoadUint64(&slots[i]) == SlotTomb {
+			atomic.StoreUint64(&slots[i], SlotEmpty)
+		}
+	}
+	var unused uint32 // no slot is removed any more
+	for n := uint32(1); n <= ix.mask; n++ {
+		i := (start + n) & ix.mask
+		s := atomic.LoadUint64(&slots[i])
+		if s == SlotEmpty {
+			continue
+		}
+		atomic.StoreUint64(&slots[i], SlotEmpty)
+		ix.putLocked(slots, &unused, slotKey(s), slotVal(s))
+	}
+	*tombs = 0
+}
+
+// rebuildLocked rebuilds both indexes with Rebuilds odd meanwhile, so
+// that a lock-free reader that misses during the rebuild looks again.
+func (ix *index) rebuildLocked() {
+	atomic.AddUint32(&ix.desc.Rebuilds, 1)
+	ix.rebuildIndexLocked(ix.byVirt, &ix.desc.TombsByVirt)
+	ix.rebuildIndexLocked(ix.bySys, &ix.desc.TombsBySys)
+	atomic.AddUint32(&ix.desc.Rebuilds, 1)
+}
+
+// reclaimLocked rebuilds the indexes when live entries and the removed
+// slots of either index reach 3/4 of its slots, as room_locked does after
+// collecting.
+func (ix *index) reclaimLocked() {
+	d := ix.desc
+	if ix.live()+max(d.TombsByVirt, d.TombsBySys) >= ix.fullAt() {
+		ix.rebuildLocked()
+	}
 }
 
 func (ix *index) live() uint32 {
@@ -146,20 +223,20 @@ func (ix *index) fullAt() uint32 {
 	return ix.mask - ix.mask>>2
 }
 
-// freshLocked returns the next fresh virtual id nobody in the chain uses.
-// table.c loops until it finds one; here a whole lap of the range without
-// one gives up instead of spinning forever under the lock.
+// freshLocked returns the next fresh virtual id nobody in the chain uses,
+// as fresh_locked does.  A lap of the range, or more candidates than the
+// index has slots, finds one if any: live entries are fewer than slots.
 func (ix *index) freshLocked() (int32, bool) {
 	d := ix.desc
-	lap := uint64(d.FreshMax) - uint64(d.FreshBase) + 1
-	for n := uint64(0); n < lap; n++ {
+	tries := min(uint64(d.FreshMax)-uint64(d.FreshBase)+1, uint64(ix.mask)+1)
+	for ; tries > 0; tries-- {
 		virt := int32(d.FreshNext)
 		if d.FreshNext >= d.FreshMax {
 			d.FreshNext = d.FreshBase
 		} else {
 			d.FreshNext++
 		}
-		if !ix.virtUsed(virt) {
+		if !ix.virtUsedLocked(virt) {
 			return virt, true
 		}
 	}
@@ -185,16 +262,26 @@ func (ix *index) collectLocked(alive func(sys int32) bool) uint32 {
 	return freed
 }
 
-// entries lists the index's pairs in slot order, without the lock: under
-// concurrent writers it is a snapshot of each slot, not of the table.
+// entries lists the index's pairs in slot order, without the lock.  A
+// rebuild moves entries, so a listing taken while one ran is taken again,
+// as find does with a miss: the list holds every entry that stayed bound
+// all along, once.  (vrid_each of table.c does not look again.)  Under
+// other concurrent writers it is a snapshot of each slot, not of the
+// table.
 func (ix *index) entries() []Entry {
-	var out []Entry
-	for i := range ix.byVirt {
-		s := atomic.LoadUint64(&ix.byVirt[i])
-		if s == SlotEmpty || s == SlotTomb {
-			continue
+	for {
+		seq := atomic.LoadUint32(&ix.desc.Rebuilds)
+		var out []Entry
+		for i := range ix.byVirt {
+			s := atomic.LoadUint64(&ix.byVirt[i])
+			if s == SlotEmpty || s == SlotTomb {
+				continue
+			}
+			out = append(out, Entry{Type: ix.rt, Virt: int32(slotKey(s) ^ KeyBias), Sys: slotVal(s)})
 		}
-		out = append(out, Entry{Type: ix.rt, Virt: int32(slotKey(s) ^ KeyBias), Sys: slotVal(s)})
+		if seq&1 == 0 && atomic.LoadUint32(&ix.desc.Rebuilds) == seq {
+			return out
+		}
+		runtime.Gosched()
 	}
-	return out
 }

@@ -6,15 +6,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
+// driverCommand runs the C driver on the table file at path.
+func driverCommand(driver, path string) *exec.Cmd {
+	cmd := exec.Command(driver)
+	cmd.Env = append(os.Environ(), "VRID_TABLE="+path)
+	return cmd
+}
+
 // runC runs a script through the C driver on the table file at path.
 func runC(t testing.TB, driver, path, script string) string {
 	t.Helper()
-	cmd := exec.Command(driver)
-	cmd.Env = append(os.Environ(), "VRID_TABLE="+path)
+	cmd := driverCommand(driver, path)
 	cmd.Stdin = strings.NewReader(script)
 	out, err := cmd.Output()
 	if err != nil {
@@ -31,7 +38,7 @@ func stderrOf(err error) []byte {
 }
 
 func buildDriver(t testing.TB) string {
-	return buildC(t, "interop", "testdata/interop.c")
+	return buildC(t, "interop", "testdata/interop.c", "-lpthread")
 }
 
 // randomScript mixes binds, removals and lookups of a few ids on the
@@ -72,6 +79,48 @@ func randomScript(seed uint64, n int) string {
 	return b.String()
 }
 
+// rebuildingScript binds and removes ids at random on the pid, sem and
+// ipckey tables, keeping from 4 to 8 entries in each 16-slot table: never
+// full, but with removed slots piling up, so that every table is rebuilt
+// again and again.  Lookups and counts along the way compare the sides
+// between rebuilds too.
+func rebuildingScript(seed uint64, n int) string {
+	r := rand.New(rand.NewPCG(seed, 2))
+	types := []struct {
+		rt         ResourceType
+		base       int
+		bind, drop string // commands with %d for the id
+	}{
+		{PID, deadPid, "bind 0 %d", "remove-sys 0 %d"},
+		{Sem, 0, "bind 1 %d", "remove-sys 1 %d"},
+		{IPCKey, -500, "bindkey %d 0", "remove-virt 4 %d"},
+	}
+	bound := make([][]int, len(types))
+	var b strings.Builder
+	for i := range n {
+		k := r.IntN(len(types))
+		ty, ids := types[k], bound[k]
+		if len(ids) < 4 || len(ids) < 8 && r.IntN(2) == 0 {
+			id := ty.base + r.IntN(1000)
+			fmt.Fprintf(&b, ty.bind+"\n", id)
+			if !slices.Contains(ids, id) {
+				bound[k] = append(ids, id)
+			}
+		} else {
+			j := r.IntN(len(ids))
+			fmt.Fprintf(&b, ty.drop+"\n", ids[j])
+			bound[k] = slices.Delete(ids, j, j+1)
+		}
+		if i%50 == 0 {
+			fmt.Fprintf(&b, "counts %d\nlookup 1 %d\nreverse 0 %d\n", ty.rt, r.IntN(1000), deadPid+r.IntN(1000))
+		}
+	}
+	for _, ty := range types {
+		fmt.Fprintf(&b, "counts %d\ndump %d\n", ty.rt, ty.rt)
+	}
+	return b.String()
+}
+
 // TestInteropSameBytes runs one random script on a Go-written file
 // through Go and on an identical file through table.c, and wants the same
 // answers and then the same bytes: the two sides run one algorithm.
@@ -80,11 +129,15 @@ func TestInteropSameBytes(t *testing.T) {
 	tests := []struct {
 		name       string
 		sequential bool
-		seed       uint64
+		script     string
+		answers    []string // words the answers must hold somewhere
+		rebuilt    []ResourceType
 	}{
-		{"sequential", true, 1},
-		{"system ids kept", false, 2},
-		{"system ids kept, other seed", false, 3},
+		{"sequential", true, randomScript(1, 4000), []string{"full", "absent", "created"}, nil},
+		{"system ids kept", false, randomScript(2, 4000), []string{"full", "absent", "created"}, nil},
+		{"system ids kept, other seed", false, randomScript(3, 4000), []string{"full", "absent", "created"}, nil},
+		{"rebuilds", false, rebuildingScript(4, 6000), []string{"created", "ok"}, []ResourceType{PID, Sem, IPCKey}},
+		{"rebuilds, sequential", true, rebuildingScript(5, 6000), []string{"created", "ok"}, []ResourceType{PID, Sem, IPCKey}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,14 +154,24 @@ func TestInteropSameBytes(t *testing.T) {
 			}
 			cSide.Close()
 
-			script := randomScript(tt.seed, 4000)
-			goOut, cOut := runScript(goSide, script), runC(t, driver, filepath.Join(dir, "c"), script)
+			goOut, cOut := runScript(goSide, tt.script), runC(t, driver, filepath.Join(dir, "c"), tt.script)
 			if goOut != cOut {
 				t.Fatalf("answers differ:\n%s", lineDiff(cOut, goOut))
 			}
-			for _, word := range []string{"full", "absent", "created"} {
+			for _, word := range tt.answers {
 				if !strings.Contains(goOut, word) {
 					t.Errorf("the script never got %q: it tests less than it should", word)
+				}
+			}
+			for rt := range ResourceType(NumResourceTypes) {
+				checkCounts(t, goSide, rt)
+				if n := goSide.idx[rt].desc.Rebuilds; n > 0 {
+					t.Logf("%s: %d rebuilds", rt, n/2)
+				}
+			}
+			for _, rt := range tt.rebuilt {
+				if goSide.idx[rt].desc.Rebuilds == 0 {
+					t.Errorf("the script never rebuilt the %s table: it tests less than it should", rt)
 				}
 			}
 			goBytes, _ := os.ReadFile(filepath.Join(dir, "go"))
@@ -148,6 +211,20 @@ func TestInteropTakeTurns(t *testing.T) {
 		{"go", "bindkey 4660 0", "-731093342 found"},
 		{"go", "bindkey -1 0", "1898619810 created"},
 		{"c", "reverse 4 1898619810", "-1"},
+		// INT32_MIN can't be a slot key: both sides refuse it alike.
+		{"c", "bind 1 -2147483648", "invalid"},
+		{"go", "bind 1 -2147483648", "invalid"},
+		{"c", "bindkey -2147483648 0", "invalid"},
+		{"go", "bindkey -2147483648 0", "invalid"},
+		{"c", "remove-sys 1 -2147483648", "absent"},
+		{"go", "remove-sys 1 -2147483648", "absent"},
+		{"c", "remove-virt 4 -2147483648", "absent"},
+		{"go", "remove-virt 4 -2147483648", "absent"},
+		{"c", "lookup 4 -2147483648", "absent"},
+		{"go", "reverse 1 -2147483648", "absent"},
+		{"c", "live 1", "0"},
+		{"c", "counts 0", "1 0 0 0"},
+		{"go", "counts 0", "1 0 0 0"},
 	}
 	for i, s := range steps {
 		var got string

@@ -23,7 +23,7 @@ func (t *Tables) bindKey(vkey int32, attempt uint32) (skey int32, created bool, 
 	}
 	err = t.withWriter(func() error {
 		var ok bool
-		if skey, ok = ix.find(ix.byVirt, vkey); ok {
+		if skey, ok = ix.findLocked(ix.byVirt, vkey); ok {
 			return nil
 		}
 		if err := t.roomLocked(ix, false); err != nil {
@@ -35,7 +35,7 @@ func (t *Tables) bindKey(vkey int32, attempt uint32) (skey int32, created bool, 
 				continue
 			}
 			// A key the chain already uses for another virtual key.
-			if _, taken := ix.find(ix.bySys, skey); !taken {
+			if _, taken := ix.findLocked(ix.bySys, skey); !taken {
 				break
 			}
 		}

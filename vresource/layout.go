@@ -47,18 +47,21 @@ const (
 	descStruct   = 48  // sizeof(struct vrid_table_desc)
 )
 
-// tableDesc is struct vrid_table_desc.  Live and FreshNext are shared
-// with other processes and change under the writer lock.
+// tableDesc is struct vrid_table_desc.  Live, FreshNext and the
+// tombstone counts are shared with other processes and change under the
+// writer lock; Rebuilds too, and lock-free readers load it.
 type tableDesc struct {
-	Type      uint32
-	Slots     uint32 // power of two, per index
-	Shift     uint32 // 32 - log2(Slots)
-	Live      uint32
-	ByVirtOff uint64 // from file start; by_sys follows it
-	FreshNext uint32
-	FreshBase uint32
-	FreshMax  uint32
-	Reserved  [3]uint32
+	Type        uint32
+	Slots       uint32 // power of two, per index
+	Shift       uint32 // 32 - log2(Slots)
+	Live        uint32
+	ByVirtOff   uint64 // from file start; by_sys follows it
+	FreshNext   uint32
+	FreshBase   uint32
+	FreshMax    uint32
+	TombsByVirt uint32 // removed slots in by_virt
+	TombsBySys  uint32 // removed slots in by_sys
+	Rebuilds    uint32 // odd while a rebuild of the two indexes runs
 }
 
 // header is struct vrid_header, laid over the first bytes of the mapping.
@@ -73,7 +76,7 @@ type header struct {
 	Flags      uint32
 	AID        uint64
 	FileSize   uint64
-	Writer     uint32 // system tid holding the writer lock, or 0
+	Spare      uint32 // zero: the writer lock is an OFD lock, see writer.go
 	ShmDoomed  uint32
 	Reserved   [6]uint32
 	Name       [TableNameMax]byte

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,17 +24,19 @@ var (
 )
 
 // Tables is one chain's mapped table file.  Lookups never lock; every
-// write takes the file's writer lock, shared with the chain's processes.
-// A Tables must not be used after Close.
+// write takes the file's writer lock, shared with the chain's processes
+// (writer.go).  A Tables must not be used after Close.
 type Tables struct {
 	path string
-	mem  []byte  // the whole file, mapped shared
-	hdr  *header // overlays mem
+	file *os.File // the table file, open read-write: the writer lock is on its description
+	mem  []byte   // the whole file, mapped shared
+	hdr  *header  // overlays mem
 	idx  [NumResourceTypes]index
 	aid  AID
 	name string
 
-	// mu orders this process's writers before the shared writer lock.
+	// mu lets one goroutine at a time take the writer lock through file,
+	// and so protects the index fields that only writers change.
 	mu sync.Mutex
 }
 
@@ -139,17 +142,18 @@ func (t *Tables) Bind(rt ResourceType, sys int32) (virt int32, err error) {
 	}
 	err = t.withWriter(func() error {
 		var ok bool
-		if virt, ok = ix.find(ix.bySys, sys); ok {
+		if virt, ok = ix.findLocked(ix.bySys, sys); ok {
 			return nil
 		}
 		if err := t.roomLocked(ix, rt == PID); err != nil {
 			return err
 		}
-		if !t.Sequential() && !ix.virtUsed(sys) {
+		if !t.Sequential() && !ix.virtUsedLocked(sys) {
 			virt = sys
 		} else if virt, ok = ix.freshLocked(); !ok {
-			return t.fullError(ix, fmt.Sprintf("no free virtual id in %d..%d",
-				ix.desc.FreshBase, ix.desc.FreshMax))
+			// More slots would not help: every id of the range is in use.
+			return fmt.Errorf("tables %s: %s %w: no fresh virtual id left in %d..%d (%d entries)",
+				t.path, rt, ErrFull, ix.desc.FreshBase, ix.desc.FreshMax, ix.live())
 		}
 		ix.insertLocked(virt, sys)
 		return nil
@@ -157,24 +161,20 @@ func (t *Tables) Bind(rt ResourceType, sys int32) (virt int32, err error) {
 	return virt, err
 }
 
-// roomLocked fails with ErrFull when the index holds 3/4 of its slots,
-// after dropping dead entries if collect says so.
+// roomLocked is room_locked of table.c: it makes room for one more entry,
+// dropping dead entries when the index is full and collect says so, and
+// rebuilding the indexes when removed slots crowd them; then it fails
+// with ErrFull if the index still holds 3/4 of its slots.
 func (t *Tables) roomLocked(ix *index, collect bool) error {
+	if collect && ix.live() >= ix.fullAt() {
+		ix.collectLocked(pidAlive)
+	}
+	ix.reclaimLocked()
 	if ix.live() < ix.fullAt() {
 		return nil
 	}
-	if collect && ix.collectLocked(pidAlive) > 0 && ix.live() < ix.fullAt() {
-		return nil
-	}
-	return t.fullError(ix, "")
-}
-
-func (t *Tables) fullError(ix *index, why string) error {
-	if why != "" {
-		why = ", " + why
-	}
-	return fmt.Errorf("tables %s: %s %w (%d entries in %d slots%s); raise [tables] %s_slots in config.toml",
-		t.path, ix.rt, ErrFull, ix.live(), ix.mask+1, why, ix.rt)
+	return fmt.Errorf("tables %s: %s %w (%d entries in %d slots); raise [tables] %s_slots in config.toml",
+		t.path, ix.rt, ErrFull, ix.live(), ix.mask+1, ix.rt)
 }
 
 // Insert adds an explicit pair, as a restore does.  It never drops dead
@@ -198,10 +198,10 @@ func (t *Tables) Insert(rt ResourceType, virt, sys int32) error {
 }
 
 func (t *Tables) absentLocked(ix *index, virt, sys int32) error {
-	if other, ok := ix.find(ix.byVirt, virt); ok {
+	if other, ok := ix.findLocked(ix.byVirt, virt); ok {
 		return fmt.Errorf("tables %s: %s virt %d already maps to sys %d: %w", t.path, ix.rt, virt, other, ErrExists)
 	}
-	if other, ok := ix.find(ix.bySys, sys); ok {
+	if other, ok := ix.findLocked(ix.bySys, sys); ok {
 		return fmt.Errorf("tables %s: %s sys %d already maps to virt %d: %w", t.path, ix.rt, sys, other, ErrExists)
 	}
 	return nil
@@ -209,27 +209,30 @@ func (t *Tables) absentLocked(ix *index, virt, sys int32) error {
 
 // Rebind points an existing virtual id at a new system id, as a restore
 // does once the object is recreated.  The by_virt slot is rewritten in
-// place, so a lookup of virt never misses meanwhile.
+// place, so a lookup of virt never misses meanwhile.  table.c has no
+// rebind; as its room_locked does before an insert, Rebind first reclaims
+// removed slots, since each rebind may leave one more in by_sys.
 func (t *Tables) Rebind(rt ResourceType, virt, newSys int32) error {
 	if err := t.checkIDs(rt, virt, newSys); err != nil {
 		return err
 	}
 	ix := &t.idx[rt]
 	return t.withWriter(func() error {
-		i, s, found := ix.probe(ix.byVirt, virt)
+		oldSys, found := ix.findLocked(ix.byVirt, virt)
 		if !found {
 			return fmt.Errorf("tables %s: rebind %s virt %d: %w", t.path, rt, virt, ErrNotFound)
 		}
-		oldSys := slotVal(s)
 		if oldSys == newSys {
 			return nil
 		}
-		if other, ok := ix.find(ix.bySys, newSys); ok {
+		if other, ok := ix.findLocked(ix.bySys, newSys); ok {
 			return fmt.Errorf("tables %s: rebind %s virt %d: sys %d already maps to virt %d: %w",
 				t.path, rt, virt, newSys, other, ErrExists)
 		}
-		ix.delLocked(ix.bySys, oldSys)
-		ix.putLocked(ix.bySys, newSys, virt)
+		ix.reclaimLocked()
+		ix.delLocked(ix.bySys, &ix.desc.TombsBySys, oldSys)
+		ix.putLocked(ix.bySys, &ix.desc.TombsBySys, enc(newSys), virt)
+		i, _, _ := ix.probe(ix.byVirt, enc(virt)) // found above; a rebuild may have moved it
 		atomic.StoreUint64(&ix.byVirt[i], makeSlot(enc(virt), newSys))
 		return nil
 	})
@@ -245,8 +248,10 @@ func (t *Tables) RemoveVirt(rt ResourceType, virt int32) error {
 	return t.remove(rt, virt, false)
 }
 
+// remove is remove_by of table.c.  Like it, it finds no entry for
+// math.MinInt32, which no entry can have, rather than call the id invalid.
 func (t *Tables) remove(rt ResourceType, id int32, bySys bool) error {
-	if err := t.checkIDs(rt, id); err != nil {
+	if err := t.checkType(rt); err != nil {
 		return err
 	}
 	ix := &t.idx[rt]
@@ -254,8 +259,11 @@ func (t *Tables) remove(rt ResourceType, id int32, bySys bool) error {
 	if bySys {
 		side, slots = "sys", ix.bySys
 	}
+	if !storable(id) {
+		return fmt.Errorf("tables %s: remove %s %s %d: %w", t.path, rt, side, id, ErrNotFound)
+	}
 	return t.withWriter(func() error {
-		other, found := ix.find(slots, id)
+		other, found := ix.findLocked(slots, id)
 		switch {
 		case !found:
 			return fmt.Errorf("tables %s: remove %s %s %d: %w", t.path, rt, side, id, ErrNotFound)

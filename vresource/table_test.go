@@ -224,6 +224,7 @@ func TestRemove(t *testing.T) {
 		{"virt again", tb.RemoveVirt(Shm, 3)},
 		{"sys never bound", tb.RemoveSys(Shm, 99)},
 		{"virt of removed sys", tb.RemoveVirt(Shm, 2)},
+		{"unstorable sys", tb.RemoveSys(Shm, math.MinInt32)}, // as remove_by of table.c
 	}
 	for _, tt := range tests {
 		if !errors.Is(tt.err, ErrNotFound) {
@@ -257,6 +258,24 @@ func countSlots(slots []uint64) (empty, tombs int) {
 		}
 	}
 	return empty, tombs
+}
+
+// checkCounts wants the counts of a type's descriptor to be those of its
+// indexes: live entries, and removed slots of each index.
+func checkCounts(t *testing.T, tb *Tables, rt ResourceType) {
+	t.Helper()
+	ix := &tb.idx[rt]
+	emptyV, tombsV := countSlots(ix.byVirt)
+	emptyS, tombsS := countSlots(ix.bySys)
+	live := uint32(len(ix.byVirt) - emptyV - tombsV)
+	if liveS := uint32(len(ix.bySys) - emptyS - tombsS); liveS != live {
+		t.Errorf("%s: %d entries in by_virt, %d in by_sys", rt, live, liveS)
+	}
+	d := ix.desc
+	if d.Live != live || d.TombsByVirt != uint32(tombsV) || d.TombsBySys != uint32(tombsS) {
+		t.Errorf("%s counts live %d, removed %d and %d; the indexes hold %d, %d and %d",
+			rt, d.Live, d.TombsByVirt, d.TombsBySys, live, tombsV, tombsS)
+	}
 }
 
 // TestTombstoneChurn binds and removes 1e5 ids on 16-slot indexes next to
@@ -302,6 +321,11 @@ func TestTombstoneChurn(t *testing.T) {
 		empty, tombs := countSlots(slots)
 		t.Logf("after the churn: %d live, %d removed, %d empty slots", 16-empty-tombs, tombs, empty)
 	}
+	checkCounts(t, tb, Sem)
+	if r := ix.desc.Rebuilds; r == 0 || r%2 != 0 {
+		t.Errorf("rebuilds %d, want some, and none running", r)
+	}
+	t.Logf("%d rebuilds", ix.desc.Rebuilds/2)
 }
 
 func TestInsertRebind(t *testing.T) {
@@ -343,6 +367,44 @@ func TestInsertRebind(t *testing.T) {
 	if got := tb.Entries(PID); !slices.Equal(got, want) || tb.Live(PID) != 2 {
 		t.Errorf("entries %v live %d, want %v live 2", got, tb.Live(PID), want)
 	}
+}
+
+// TestRebindChurn rebinds the entries of a full 16-slot table over and
+// over.  Each rebind may leave a removed slot in by_sys, with no insert
+// to reclaim it; Rebind reclaims them itself, so that by_sys keeps empty
+// slots, which probes and rebuilds rely on.
+func TestRebindChurn(t *testing.T) {
+	tb := newTables(t, TableOptions{Slots: small()})
+	const n = 12 // full: 3/4 of 16
+	for virt := int32(1); virt <= n; virt++ {
+		if err := tb.Insert(Msg, virt, 100*virt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sysOf := func(virt int32, round int) int32 { return 100*virt + int32(round%2) }
+	for round := 1; round <= 200; round++ {
+		for virt := int32(1); virt <= n; virt++ {
+			if err := tb.Rebind(Msg, virt, sysOf(virt, round)); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if empty, _ := countSlots(tb.idx[Msg].bySys); empty == 0 {
+			t.Fatalf("round %d: by_sys has no empty slot left", round)
+		}
+	}
+	for virt := int32(1); virt <= n; virt++ {
+		want := sysOf(virt, 200)
+		if sys, ok := tb.Lookup(Msg, virt); !ok || sys != want {
+			t.Errorf("lookup %d: %d, %v; want %d", virt, sys, ok, want)
+		}
+		if v, ok := tb.Reverse(Msg, want); !ok || v != virt {
+			t.Errorf("reverse %d: %d, %v; want %d", want, v, ok, virt)
+		}
+		if v, ok := tb.Reverse(Msg, sysOf(virt, 199)); ok {
+			t.Errorf("old sys %d still maps to %d", sysOf(virt, 199), v)
+		}
+	}
+	checkCounts(t, tb, Msg)
 }
 
 func TestEntriesSorted(t *testing.T) {
@@ -472,8 +534,18 @@ func TestFreshRangeExhausted(t *testing.T) {
 	d.FreshBase, d.FreshNext, d.FreshMax = 5, 5, 6
 	mustBind(t, tb, Msg, 100)
 	mustBind(t, tb, Msg, 101)
-	if _, err := tb.Bind(Msg, 102); !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), "no free virtual id in 5..6") {
-		t.Errorf("bind past the fresh range: %v", err)
+	_, err := tb.Bind(Msg, 102)
+	if want := "msg table full: no fresh virtual id left in 5..6 (2 entries)"; !errors.Is(err, ErrFull) || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("bind past the fresh range: %v\nwant ...%s", err, want)
+	}
+	if d.FreshNext != 5 {
+		t.Errorf("fresh_next %d after a lap of 5..6, want 5", d.FreshNext)
+	}
+	if err := tb.RemoveVirt(Msg, 5); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustBind(t, tb, Msg, 102); got != 5 {
+		t.Errorf("bind after a removal: %d, want 5", got)
 	}
 }
 

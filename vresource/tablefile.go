@@ -37,28 +37,32 @@ func CreateTables(path string, aid AID, opt TableOptions) (*Tables, error) {
 	if aid == 0 {
 		return nil, fmt.Errorf("create tables %s: aid 0 names no chain", path)
 	}
+	// The temporary file's description stays open for the writer lock.
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("create tables %s: %w", path, err)
 	}
 	defer os.Remove(f.Name())
-	defer f.Close()
+	fail := func(err error) (*Tables, error) {
+		f.Close()
+		return nil, fmt.Errorf("create tables %s: %w", path, err)
+	}
 
 	offs, size := fileLayout(slots)
 	if err := f.Truncate(int64(size)); err != nil {
-		return nil, fmt.Errorf("create tables %s: %w", path, err)
+		return fail(err)
 	}
 	mem, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		return nil, fmt.Errorf("create tables %s: map: %w", path, err)
+		return fail(fmt.Errorf("map: %w", err))
 	}
 	writeHeader(overlay(mem), aid, opt, slots, offs, size)
 	// Link, not rename: rename would silently replace an existing file.
 	if err := os.Link(f.Name(), path); err != nil {
 		unix.Munmap(mem)
-		return nil, fmt.Errorf("create tables %s: %w", path, err)
+		return fail(err)
 	}
-	return attach(path, mem), nil
+	return attach(path, f, mem), nil
 }
 
 func resolveSlots(want map[ResourceType]uint32) ([NumResourceTypes]uint32, error) {
@@ -126,31 +130,34 @@ func writeHeader(h *header, aid AID, opt TableOptions, slots [NumResourceTypes]u
 }
 
 // OpenTables maps an existing table file and checks it as the preload
-// layer does when it attaches, and a little more: a file Go accepts is one
-// C accepts.
+// layer does when it attaches, but for the AID, which it reads from the
+// file: a file Go accepts is one C accepts (TestOpenCorrupt runs both).
+// The file stays open (close-on-exec) for the writer lock.
 func OpenTables(path string) (*Tables, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open tables %s: %w", path, err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
+	fail := func(err error) (*Tables, error) {
+		f.Close()
 		return nil, fmt.Errorf("open tables %s: %w", path, err)
 	}
+	st, err := f.Stat()
+	if err != nil {
+		return fail(err)
+	}
 	if st.Size() < TableHeaderSize {
-		return nil, fmt.Errorf("open tables %s: %w: %d bytes, shorter than the header",
-			path, ErrCorrupt, st.Size())
+		return fail(fmt.Errorf("%w: %d bytes, shorter than the header", ErrCorrupt, st.Size()))
 	}
 	mem, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		return nil, fmt.Errorf("open tables %s: map: %w", path, err)
+		return fail(fmt.Errorf("map: %w", err))
 	}
 	if why := checkFile(overlay(mem), uint64(len(mem))); why != "" {
 		unix.Munmap(mem)
-		return nil, fmt.Errorf("open tables %s: %w: %s", path, ErrCorrupt, why)
+		return fail(fmt.Errorf("%w: %s", ErrCorrupt, why))
 	}
-	return attach(path, mem), nil
+	return attach(path, f, mem), nil
 }
 
 // checkFile returns why a mapped file is unusable, or "".
@@ -175,8 +182,7 @@ func checkFile(h *header, size uint64) string {
 	return checkOverlap(h)
 }
 
-// checkDesc is check_index of preload/layer.c, plus what it leaves out:
-// indexes inside the header, and fresh_next outside the fresh range.
+// checkDesc is check_index of preload/layer.c.
 func checkDesc(d *tableDesc, rt ResourceType, size uint64) string {
 	indexBytes := 2 * slotBytes * uint64(d.Slots)
 	switch {
@@ -195,10 +201,18 @@ func checkDesc(d *tableDesc, rt ResourceType, size uint64) string {
 		return fmt.Sprintf("fresh range %d..%d", d.FreshBase, d.FreshMax)
 	case d.FreshNext < d.FreshBase || d.FreshNext > d.FreshMax:
 		return fmt.Sprintf("fresh_next %d outside %d..%d", d.FreshNext, d.FreshBase, d.FreshMax)
+	case d.Live > d.Slots:
+		return fmt.Sprintf("%d live entries in %d slots", d.Live, d.Slots)
+	case d.TombsByVirt > d.Slots:
+		return fmt.Sprintf("%d removed slots of %d in by_virt", d.TombsByVirt, d.Slots)
+	case d.TombsBySys > d.Slots:
+		return fmt.Sprintf("%d removed slots of %d in by_sys", d.TombsBySys, d.Slots)
 	}
 	return ""
 }
 
+// checkOverlap is indexes_overlap of preload/layer.c: sorted by offset,
+// each pair of indexes must end before the next begins.
 func checkOverlap(h *header) string {
 	order := []int{0, 1, 2, 3, 4}
 	slices.SortFunc(order, func(a, b int) int {
@@ -213,11 +227,13 @@ func checkOverlap(h *header) string {
 	return ""
 }
 
-// attach wraps a mapping whose header is known good.
-func attach(path string, mem []byte) *Tables {
+// attach wraps a mapping whose header is known good, and the open file it
+// maps, which the Tables now owns.
+func attach(path string, f *os.File, mem []byte) *Tables {
 	h := overlay(mem)
 	t := &Tables{
 		path: path,
+		file: f,
 		mem:  mem,
 		hdr:  h,
 		aid:  AID(h.AID),
@@ -229,14 +245,18 @@ func attach(path string, mem []byte) *Tables {
 	return t
 }
 
-// Close unmaps the file.
+// Close unmaps and closes the file.
 func (t *Tables) Close() error {
 	if t.mem == nil {
 		return nil
 	}
-	mem := t.mem
-	t.mem, t.hdr = nil, nil
-	if err := unix.Munmap(mem); err != nil {
+	mem, f := t.mem, t.file
+	t.mem, t.hdr, t.file = nil, nil, nil
+	err := unix.Munmap(mem)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("close tables %s: %w", t.path, err)
 	}
 	return nil

@@ -1,46 +1,61 @@
 package vresource
 
 import (
-	"runtime"
-	"sync/atomic"
+	"fmt"
 
 	"golang.org/x/sys/unix"
 )
 
-// withWriter runs fn holding the file's writer lock: the header word that
-// holds the writer's system tid, shared with every C and Go writer of the
-// chain.  The goroutine stays on one OS thread meanwhile, because the word
-// names a thread, and a stuck lock is stolen only when that thread is gone.
+// withWriter runs fn holding the chain's writer lock, which every C and
+// Go writer of the chain takes: an open-file-description write lock on
+// the first byte of the table file (vrid_lock of preload/table.c).  The
+// kernel drops it when the description's last holder dies, so a writer
+// killed under the lock never leaves it held, and it works across pid
+// namespaces.
 //
 // table.c blocks every signal while it holds the lock, so that a handler
 // in the same thread can't wait on it.  Go handlers never take the lock
 // (signals reach Go code through channels), so nothing is blocked here.
 func (t *Tables) withWriter(fn func() error) error {
-	// Writers of this process queue on mu rather than spin on the shared
-	// word, each on a thread of its own.
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-
-	word := &t.hdr.Writer
-	me := uint32(unix.Gettid())
-	for spins := uint32(1); !atomic.CompareAndSwapUint32(word, 0, me); spins++ {
-		// A writer killed inside its few instructions leaves its tid.
-		if spins%256 == 0 {
-			owner := atomic.LoadUint32(word)
-			if owner != 0 && !tidAlive(owner) {
-				atomic.CompareAndSwapUint32(word, owner, 0)
-			}
-		}
-		runtime.Gosched()
+	if err := t.lockWriter(); err != nil {
+		return err
 	}
-	defer atomic.StoreUint32(word, 0)
+	defer t.unlockWriter()
 	return fn()
 }
 
-func tidAlive(tid uint32) bool {
-	return unix.Kill(int(tid), 0) != unix.ESRCH
+// lockWriter takes mu, then the OFD lock.  An OFD lock belongs to an open
+// file description, not to a thread: every goroutine of this Tables
+// locks through the one description of t.file, which would let them all
+// in at once, so mu lets one at a time at it.  Another Tables of the same
+// file, in this process or not, has a description of its own.
+func (t *Tables) lockWriter() error {
+	t.mu.Lock()
+	if err := ofdLock(t.file.Fd(), unix.F_WRLCK); err != nil {
+		t.mu.Unlock()
+		return fmt.Errorf("tables %s: take the writer lock: %w", t.path, err)
+	}
+	return nil
+}
+
+// unlockWriter drops what lockWriter took.  Unlocking a lock held through
+// an open fd can't fail but for EINTR, which ofdLock retries.
+func (t *Tables) unlockWriter() {
+	ofdLock(t.file.Fd(), unix.F_UNLCK)
+	t.mu.Unlock()
+}
+
+// ofdLock is ofd_lock of table.c: F_OFD_SETLKW on byte 0, length 1.  A
+// signal (the Go runtime preempts goroutines with SIGURG) interrupts a
+// wait with EINTR; the wait goes on.
+func ofdLock(fd uintptr, typ int16) error {
+	lk := unix.Flock_t{Type: typ, Whence: unix.SEEK_SET, Start: 0, Len: 1} // Pid 0, as OFD locks want
+	for {
+		err := unix.FcntlFlock(fd, unix.F_OFD_SETLKW, &lk)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // pidAlive is pid_sys_alive of preload/pid.c: an entry of the pid table

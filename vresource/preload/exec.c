@@ -108,28 +108,28 @@ void vrid_env_fix(char *const envp[], char **out, char *preload_buf)
 
 VRID_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	VRID_GUARD(-1, real.execve(path, argv, envp));
+	VRID_PASS(real.execve(path, argv, envp));
 	VRID_WITH_ENV(envp, fixed);
 	return real.execve(path, argv, fixed);
 }
 
 VRID_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	VRID_GUARD(-1, real.execvpe(file, argv, envp));
+	VRID_PASS(real.execvpe(file, argv, envp));
 	VRID_WITH_ENV(envp, fixed);
 	return real.execvpe(file, argv, fixed);
 }
 
 VRID_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
-	VRID_GUARD(-1, real.execveat(dirfd, path, argv, envp, flags));
+	VRID_PASS(real.execveat(dirfd, path, argv, envp, flags));
 	VRID_WITH_ENV(envp, fixed);
 	return real.execveat(dirfd, path, argv, fixed, flags);
 }
 
 VRID_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	VRID_GUARD(-1, real.fexecve(fd, argv, envp));
+	VRID_PASS(real.fexecve(fd, argv, envp));
 	VRID_WITH_ENV(envp, fixed);
 	return real.fexecve(fd, argv, fixed);
 }

@@ -149,15 +149,33 @@ static int check_index(struct vrid_index *idx, struct vrid_table_desc *d,
 		return -1;
 	while ((1u << log2) < d->slots)
 		log2++;
-	if (d->shift != 32 - log2 || d->by_virt_off % 64 ||
-	    d->by_virt_off + 16ull * d->slots > size ||
-	    d->fresh_base > d->fresh_max || d->fresh_max > INT32_MAX)
+	/* by_virt_off is checked before the sum, which then cannot wrap. */
+	if (d->shift != 32 - log2 || d->by_virt_off % 64 || d->by_virt_off < VRID_HEADER_SIZE ||
+	    d->by_virt_off > size || 16ull * d->slots > size - d->by_virt_off)
+		return -1;
+	if (d->fresh_base > d->fresh_max || d->fresh_max > INT32_MAX ||
+	    d->fresh_next < d->fresh_base || d->fresh_next > d->fresh_max ||
+	    d->live > d->slots || d->tombs_by_virt > d->slots || d->tombs_by_sys > d->slots)
 		return -1;
 	idx->by_virt = (uint64_t *)((char *)vrid.hdr + d->by_virt_off);
 	idx->by_sys = idx->by_virt + d->slots;
 	idx->mask = d->slots - 1;
 	idx->shift = d->shift;
 	idx->desc = d;
+	return 0;
+}
+
+/* Indexes may not share bytes: a write to one would corrupt another. */
+static int indexes_overlap(void)
+{
+	for (int a = 0; a < VRID_NTYPES; a++)
+		for (int b = a + 1; b < VRID_NTYPES; b++) {
+			const struct vrid_table_desc *x = &vrid.hdr->tables[a], *y = &vrid.hdr->tables[b];
+
+			if (x->by_virt_off < y->by_virt_off + 16ull * y->slots &&
+			    y->by_virt_off < x->by_virt_off + 16ull * x->slots)
+				return 1;
+		}
 	return 0;
 }
 
@@ -171,6 +189,8 @@ static const char *check_header(const struct vrid_header *h, uint64_t size, long
 		return "wrong size";
 	if ((long)h->aid != aid)
 		return "belongs to another AID";
+	if (memchr(h->name, 0, sizeof(h->name)) == NULL)
+		return "unterminated name";
 	return NULL;
 }
 
@@ -185,11 +205,15 @@ static struct vrid_header *map_table(const char *path, uint64_t *size)
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot open tables %s: errno %ld", path, -fd);
 		return NULL;
 	}
-	if (vrid_sys2(SYS_fstat, fd, &st) < 0 || st.st_size < VRID_HEADER_SIZE) {
+	if (vrid_sys2(SYS_fstat, fd, &st) < 0 || st.st_size < VRID_HEADER_SIZE ||
+	    strlen(path) >= sizeof(vrid.path)) {
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "tables %s are truncated", path);
 		vrid_sys(SYS_close, fd, 0, 0, 0, 0, 0);
 		return NULL;
 	}
+	strcpy(vrid.path, path);
+	vrid.dev = st.st_dev;
+	vrid.ino = st.st_ino;
 	mem = (void *)vrid_sys(SYS_mmap, 0, st.st_size, PROT_READ | PROT_WRITE,
 			       MAP_SHARED, fd, 0);
 	vrid_sys(SYS_close, fd, 0, 0, 0, 0, 0);
@@ -221,6 +245,8 @@ static enum vrid_state attach(void)
 	for (int t = 0; !why && t < VRID_NTYPES; t++)
 		if (check_index(&vrid.idx[t], &vrid.hdr->tables[t], t, size) < 0)
 			why = "corrupt table descriptor";
+	if (!why && indexes_overlap())
+		why = "overlapping tables";
 	if (why) {
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "tables %s unusable: %s; "
 			 "translating calls fail with ENOTRECOVERABLE", path, why);

@@ -23,7 +23,8 @@ static const char *parse_pid(const char *s, pid_t *pid)
 {
 	long v = 0;
 
-	if (*s < '0' || *s > '9')
+	/* The kernel names pids without leading zeros; /proc/01 is no process. */
+	if (*s < '1' || *s > '9')
 		return NULL;
 	for (; *s >= '0' && *s <= '9'; s++) {
 		v = v * 10 + (*s - '0');
@@ -63,27 +64,34 @@ static const char *proc_path_in(const char *path, char *buf, size_t len)
 	return n > 0 && (size_t)n < len ? buf : NULL;
 }
 
-/* Rewrites "<spid>" or "<spid>/task/<stid>" from a /proc/self link. */
-static ssize_t self_link_out(char *buf, ssize_t n, size_t size)
+/*
+ * readlink of /proc/self and /proc/thread-self: the kernel's full text,
+ * "<spid>" or "<spid>/task/<stid>", rewritten, then cut to the caller's
+ * buffer as readlink cuts.
+ */
+static ssize_t self_link(const char *path, char *buf, size_t size)
 {
 	char text[64], out[64];
 	pid_t spid, stid;
 	const char *rest;
+	ssize_t n;
 	int m;
 
-	if (n <= 0 || (size_t)n >= sizeof(text))
+	n = real.readlink(path, text, sizeof(text) - 1);
+	if (n < 0)
 		return n;
-	memcpy(text, buf, n);
 	text[n] = '\0';
 	rest = parse_pid(text, &spid);
-	if (!rest)
-		return n;
-	if (strncmp(rest, "/task/", 6) == 0 && parse_pid(rest + 6, &stid))
+	if (rest && strncmp(rest, "/task/", 6) == 0 && parse_pid(rest + 6, &stid))
 		m = snprintf(out, sizeof(out), "%d/task/%d", vrid_pid_out(spid), vrid_pid_out(stid));
-	else
+	else if (rest && *rest == '\0')
 		m = snprintf(out, sizeof(out), "%d", vrid_pid_out(spid));
-	if (m < 0 || (size_t)m > size)
-		return n;
+	else
+		m = snprintf(out, sizeof(out), "%s", text);
+	if (m < 0)
+		return -1;
+	if ((size_t)m > size)
+		m = (int)size;
 	memcpy(buf, out, m);
 	return m;
 }
@@ -92,6 +100,26 @@ static int is_self_link(const char *path)
 {
 	return strcmp(path, "/proc/self") == 0 || strcmp(path, "/proc/thread-self") == 0;
 }
+
+/* Whether path names a process by number: only those need the tables. */
+static int names_pid(const char *path)
+{
+	pid_t unused;
+
+	return path && strncmp(path, PROC, PROC_LEN) == 0 && parse_pid(path + PROC_LEN, &unused);
+}
+
+/* VRID_GUARD for paths: with broken tables, only /proc/<pid> paths fail. */
+#define PROC_GUARD(path, fail, passthrough)				\
+	do {								\
+		if (unlikely(!vrid_on())) {				\
+			if (vrid_broken() && names_pid(path)) {		\
+				errno = ENOTRECOVERABLE;		\
+				return fail;				\
+			}						\
+			return passthrough;				\
+		}							\
+	} while (0)
 
 #define PATH_IN(path, sys_path, fail)					\
 	char sys_path##_buf[PATH_MAX];			\
@@ -119,7 +147,7 @@ static int open_mode_needed(int flags)
 VRID_EXPORT int open(const char *path, int flags, ...)
 {
 	OPEN_MODE(mode, flags);
-	VRID_GUARD(-1, real.open(path, flags, mode));
+	PROC_GUARD(path, -1, real.open(path, flags, mode));
 	PATH_IN(path, sys_path, -1);
 	return real.open(sys_path, flags, mode);
 }
@@ -127,76 +155,74 @@ VRID_EXPORT int open(const char *path, int flags, ...)
 VRID_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
 	OPEN_MODE(mode, flags);
-	VRID_GUARD(-1, real.openat(dirfd, path, flags, mode));
+	PROC_GUARD(path, -1, real.openat(dirfd, path, flags, mode));
 	PATH_IN(path, sys_path, -1);
 	return real.openat(dirfd, sys_path, flags, mode);
 }
 
 VRID_EXPORT FILE *fopen(const char *path, const char *mode)
 {
-	VRID_GUARD(NULL, real.fopen(path, mode));
+	PROC_GUARD(path, NULL, real.fopen(path, mode));
 	PATH_IN(path, sys_path, NULL);
 	return real.fopen(sys_path, mode);
 }
 
 VRID_EXPORT int stat(const char *path, struct stat *st)
 {
-	VRID_GUARD(-1, real.stat(path, st));
+	PROC_GUARD(path, -1, real.stat(path, st));
 	PATH_IN(path, sys_path, -1);
 	return real.stat(sys_path, st);
 }
 
 VRID_EXPORT int lstat(const char *path, struct stat *st)
 {
-	VRID_GUARD(-1, real.lstat(path, st));
+	PROC_GUARD(path, -1, real.lstat(path, st));
 	PATH_IN(path, sys_path, -1);
 	return real.lstat(sys_path, st);
 }
 
 VRID_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
-	VRID_GUARD(-1, real.fstatat(dirfd, path, st, flags));
+	PROC_GUARD(path, -1, real.fstatat(dirfd, path, st, flags));
 	PATH_IN(path, sys_path, -1);
 	return real.fstatat(dirfd, sys_path, st, flags);
 }
 
 VRID_EXPORT int access(const char *path, int mode)
 {
-	VRID_GUARD(-1, real.access(path, mode));
+	PROC_GUARD(path, -1, real.access(path, mode));
 	PATH_IN(path, sys_path, -1);
 	return real.access(sys_path, mode);
 }
 
 VRID_EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
 {
-	VRID_GUARD(-1, real.faccessat(dirfd, path, mode, flags));
+	PROC_GUARD(path, -1, real.faccessat(dirfd, path, mode, flags));
 	PATH_IN(path, sys_path, -1);
 	return real.faccessat(dirfd, sys_path, mode, flags);
 }
 
 VRID_EXPORT ssize_t readlink(const char *path, char *buf, size_t size)
 {
-	ssize_t n;
-
-	VRID_GUARD(-1, real.readlink(path, buf, size));
+	PROC_GUARD(path, -1, real.readlink(path, buf, size));
+	if (is_self_link(path))
+		return self_link(path, buf, size);
 	PATH_IN(path, sys_path, -1);
-	n = real.readlink(sys_path, buf, size);
-	return is_self_link(path) ? self_link_out(buf, n, size) : n;
+	return real.readlink(sys_path, buf, size);
 }
 
 VRID_EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size)
 {
-	ssize_t n;
-
-	VRID_GUARD(-1, real.readlinkat(dirfd, path, buf, size));
+	PROC_GUARD(path, -1, real.readlinkat(dirfd, path, buf, size));
+	if (is_self_link(path))
+		return self_link(path, buf, size);
 	PATH_IN(path, sys_path, -1);
-	n = real.readlinkat(dirfd, sys_path, buf, size);
-	return is_self_link(path) ? self_link_out(buf, n, size) : n;
+	return real.readlinkat(dirfd, sys_path, buf, size);
 }
 
 VRID_EXPORT DIR *opendir(const char *path)
 {
-	VRID_GUARD(NULL, real.opendir(path));
+	PROC_GUARD(path, NULL, real.opendir(path));
 	PATH_IN(path, sys_path, NULL);
 	return real.opendir(sys_path);
 }

@@ -62,7 +62,7 @@ VRID_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction
 	sigaction_fn prev;
 	int ret;
 
-	VRID_GUARD(-1, real.sigaction(sig, act, old));
+	VRID_PASS(real.sigaction(sig, act, old));
 	if (sig <= 0 || sig >= _NSIG)
 		return real.sigaction(sig, act, old);
 	prev = __atomic_load_n(&user_action[sig], __ATOMIC_ACQUIRE);
@@ -104,7 +104,7 @@ VRID_EXPORT int sigwaitinfo(const sigset_t *set, siginfo_t *info)
 {
 	int sig;
 
-	VRID_GUARD(-1, real.sigwaitinfo(set, info));
+	VRID_PASS(real.sigwaitinfo(set, info));
 	sig = real.sigwaitinfo(set, info);
 	if (sig > 0)
 		vrid_siginfo_out(info);
@@ -115,7 +115,7 @@ VRID_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct 
 {
 	int sig;
 
-	VRID_GUARD(-1, real.sigtimedwait(set, info, timeout));
+	VRID_PASS(real.sigtimedwait(set, info, timeout));
 	sig = real.sigtimedwait(set, info, timeout);
 	if (sig > 0)
 		vrid_siginfo_out(info);

@@ -1,11 +1,14 @@
 /*
  * The translation tables: lookups in both directions, binds and removals.
  *
- * Lookups are lock-free: one atomic load per probed slot.  Writers (bind,
- * remove) take the table's writer lock, a word in the shared header that
- * holds the writer's system tid, with every signal blocked so that a
- * handler in the same thread can never wait on its own lock.
+ * Lookups are lock-free: one atomic load per probed slot, and a look at
+ * the index's rebuild count when they miss.  Writers (bind, remove) take
+ * the file's writer lock, an OFD lock on its first byte, with every
+ * signal blocked so that a handler in the same thread never waits on its
+ * own lock.
  */
+#include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
 
@@ -13,7 +16,7 @@
 
 #define LOG_PREFIX "table: "
 
-/* A table counts as full at 3/4 of its slots, to keep probes short. */
+/* An index counts as full at 3/4 of its slots, to keep probes short. */
 #define FULL(idx) ((idx)->mask - ((idx)->mask >> 2))
 
 static const struct vrid_type_ops *const type_ops[VRID_NTYPES] = {
@@ -39,10 +42,10 @@ static inline uint32_t home(const struct vrid_index *idx, uint32_t k)
 	return (k * VRID_HASH_MUL) >> idx->shift;
 }
 
-static int find(const struct vrid_index *idx, const uint64_t *index,
-		int32_t key, int32_t *val)
+/* One probe of key's run: 0 and *val, or -ENOENT. */
+static int probe(const struct vrid_index *idx, const uint64_t *index, uint32_t k, int32_t *val)
 {
-	uint32_t k = enc(key), i = home(idx, k);
+	uint32_t i = home(idx, k);
 
 	for (uint32_t n = 0; n <= idx->mask; n++, i = (i + 1) & idx->mask) {
 		uint64_t s = __atomic_load_n(&index[i], __ATOMIC_ACQUIRE);
@@ -57,6 +60,27 @@ static int find(const struct vrid_index *idx, const uint64_t *index,
 	return -ENOENT;
 }
 
+/*
+ * A hit is always right: a rebuild moves entries but never changes one.
+ * A miss is only believed if no rebuild ran during the probe.
+ */
+static int find(const struct vrid_index *idx, const uint64_t *index, int32_t key, int32_t *val)
+{
+	uint32_t k = enc(key);
+
+	if (unlikely(k == 0))
+		return -ENOENT;
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&idx->desc->rebuilds, __ATOMIC_ACQUIRE);
+
+		if (probe(idx, index, k, val) == 0)
+			return 0;
+		if (!(seq & 1) && __atomic_load_n(&idx->desc->rebuilds, __ATOMIC_ACQUIRE) == seq)
+			return -ENOENT;
+		vrid_sys0(SYS_sched_yield);
+	}
+}
+
 int vrid_virt_to_sys(enum vrid_type type, int32_t virt, int32_t *sys)
 {
 	return find(&vrid.idx[type], vrid.idx[type].by_virt, virt, sys);
@@ -67,66 +91,112 @@ int vrid_sys_to_virt(enum vrid_type type, int32_t sys, int32_t *virt)
 	return find(&vrid.idx[type], vrid.idx[type].by_sys, sys, virt);
 }
 
-/* ---- writers ---------------------------------------------------------- */
+/* ---- the writer lock ---------------------------------------------------- */
 
-static int tid_alive(uint32_t tid)
+/*
+ * Each thread locks through its own open file description, so that the
+ * OFD lock excludes threads as well as processes.  The fd is checked
+ * before each use: the program may have closed it, or a child of fork
+ * may have inherited its parent's.
+ */
+static __thread int lock_fd __attribute__((tls_model("initial-exec"))) = -1;
+static __thread pid_t lock_fd_pid __attribute__((tls_model("initial-exec")));
+static pthread_key_t lock_fd_key;
+static pthread_once_t lock_fd_once = PTHREAD_ONCE_INIT;
+
+static void close_lock_fd(void *fd_plus_one)
 {
-	return vrid_sys2(SYS_kill, tid, 0) != -ESRCH;
+	vrid_sys(SYS_close, (long)fd_plus_one - 1, 0, 0, 0, 0, 0);
 }
 
-void vrid_lock(sigset_t *saved)
+static void make_lock_fd_key(void)
+{
+	pthread_key_create(&lock_fd_key, close_lock_fd);
+}
+
+static int is_table_fd(int fd)
+{
+	struct stat st;
+
+	return vrid_sys2(SYS_fstat, fd, &st) == 0 && st.st_dev == vrid.dev && st.st_ino == vrid.ino;
+}
+
+static int lock_fd_get(void)
+{
+	pid_t me = (pid_t)vrid_sys0(SYS_getpid);
+	long fd;
+
+	if (lock_fd >= 0 && !is_table_fd(lock_fd))
+		lock_fd = -1;	/* closed under us; the number is not ours any more */
+	if (lock_fd >= 0 && lock_fd_pid != me) {
+		vrid_sys(SYS_close, lock_fd, 0, 0, 0, 0, 0);	/* the parent's description */
+		lock_fd = -1;
+	}
+	if (lock_fd >= 0)
+		return lock_fd;
+	fd = vrid_sys(SYS_openat, AT_FDCWD, (long)vrid.path, O_RDWR | O_CLOEXEC, 0, 0, 0);
+	if (fd < 0)
+		return (int)fd;
+	lock_fd = (int)fd;
+	lock_fd_pid = me;
+	pthread_once(&lock_fd_once, make_lock_fd_key);
+	pthread_setspecific(lock_fd_key, (void *)(fd + 1));
+	return lock_fd;
+}
+
+static int ofd_lock(int fd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+
+	return (int)vrid_sys3(SYS_fcntl, fd, F_OFD_SETLKW, &fl);
+}
+
+int vrid_lock(sigset_t *saved)
 {
 	sigset_t all;
-	uint32_t me = (uint32_t)vrid_sys0(SYS_gettid);
+	int fd, err;
 
 	sigfillset(&all);
-	vrid_sys(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, (long)saved,
-		 _NSIG / 8, 0, 0);
-	for (unsigned spins = 1;; spins++) {
-		uint32_t owner = 0;
-
-		if (__atomic_compare_exchange_n(&vrid.hdr->writer, &owner, me, 0,
-						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-			return;
-		/* A writer killed inside its few instructions leaves its tid. */
-		if (spins % 256 == 0 && !tid_alive(owner)) {
-			vrid_log(VRID_LOG_WARN, LOG_PREFIX "taking the lock of dead writer %u", owner);
-			__atomic_compare_exchange_n(&vrid.hdr->writer, &owner, 0, 0,
-						    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-		}
-		vrid_sys0(SYS_sched_yield);
+	vrid_sys(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, (long)saved, _NSIG / 8, 0, 0);
+	fd = lock_fd_get();
+	err = fd < 0 ? fd : ofd_lock(fd, F_WRLCK);
+	if (err < 0) {
+		vrid_sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)saved, 0, _NSIG / 8, 0, 0);
+		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot lock %s: errno %d", vrid.path, -err);
 	}
+	return err;
 }
 
 void vrid_unlock(const sigset_t *saved)
 {
-	__atomic_store_n(&vrid.hdr->writer, 0, __ATOMIC_RELEASE);
+	ofd_lock(lock_fd, F_UNLCK);
 	vrid_sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)saved, 0, _NSIG / 8, 0, 0);
 }
 
-/* Writes key -> val into the first free slot of key's probe run. */
-static int put(struct vrid_index *idx, uint64_t *index, int32_t key, int32_t val)
+/* ---- writers ---------------------------------------------------------- */
+
+/* Writes key -> val into the first free slot of key's run. */
+static void put(struct vrid_index *idx, uint64_t *index, uint32_t *tombs, uint32_t k, int32_t val)
 {
-	uint32_t k = enc(key), i = home(idx, k);
+	uint32_t i = home(idx, k);
 
 	for (uint32_t n = 0; n <= idx->mask; n++, i = (i + 1) & idx->mask) {
 		uint64_t s = index[i];
 
 		if (s == 0 || s == VRID_SLOT_TOMB) {
-			__atomic_store_n(&index[i],
-					 (uint64_t)k << 32 | (uint32_t)val, __ATOMIC_RELEASE);
-			return 0;
+			if (s == VRID_SLOT_TOMB)
+				(*tombs)--;
+			__atomic_store_n(&index[i], (uint64_t)k << 32 | (uint32_t)val, __ATOMIC_RELEASE);
+			return;
 		}
 	}
-	return -ENOSPC;
 }
 
 /*
  * Marks key's slot removed.  A removed slot followed by an empty one ends
- * every probe that reaches it, so such a run can become empty again: that
- * keeps probes short however many processes come and go.
+ * every probe that reaches it, so such a run can become empty again.
  */
-static void del(struct vrid_index *idx, uint64_t *index, int32_t key)
+static void del(struct vrid_index *idx, uint64_t *index, uint32_t *tombs, int32_t key)
 {
 	uint32_t k = enc(key), i = home(idx, k);
 	uint32_t n;
@@ -140,24 +210,61 @@ static void del(struct vrid_index *idx, uint64_t *index, int32_t key)
 	if (n > idx->mask)
 		return;
 	__atomic_store_n(&index[i], VRID_SLOT_TOMB, __ATOMIC_RELEASE);
+	(*tombs)++;
 	while (index[i] == VRID_SLOT_TOMB && index[(i + 1) & idx->mask] == 0) {
 		__atomic_store_n(&index[i], 0, __ATOMIC_RELEASE);
+		(*tombs)--;
 		i = (i - 1) & idx->mask;
 	}
 }
 
 static void insert_locked(struct vrid_index *idx, int32_t virt, int32_t sys)
 {
-	put(idx, idx->by_virt, virt, sys);
-	put(idx, idx->by_sys, sys, virt);
+	put(idx, idx->by_virt, &idx->desc->tombs_by_virt, enc(virt), sys);
+	put(idx, idx->by_sys, &idx->desc->tombs_by_sys, enc(sys), virt);
 	idx->desc->live++;
 }
 
 static void remove_locked(struct vrid_index *idx, int32_t virt, int32_t sys)
 {
-	del(idx, idx->by_sys, sys);
-	del(idx, idx->by_virt, virt);
+	del(idx, idx->by_sys, &idx->desc->tombs_by_sys, sys);
+	del(idx, idx->by_virt, &idx->desc->tombs_by_virt, virt);
 	idx->desc->live--;
+}
+
+/*
+ * Empties every removed slot, then puts each entry back from its home, run
+ * by run, starting after a slot that was empty before: no run crosses it,
+ * so each entry lands at or before where it was, behind entries that stay.
+ */
+static void rebuild_index(struct vrid_index *idx, uint64_t *index, uint32_t *tombs)
+{
+	uint32_t start = 0, unused = 0;
+
+	/* room_locked rebuilds before removed and live slots fill 3/4: one is empty. */
+	while (start < idx->mask && index[start] != 0)
+		start++;
+	for (uint32_t i = 0; i <= idx->mask; i++)
+		if (index[i] == VRID_SLOT_TOMB)
+			__atomic_store_n(&index[i], 0, __ATOMIC_RELAXED);
+	for (uint32_t n = 1; n <= idx->mask; n++) {
+		uint32_t i = (start + n) & idx->mask;
+		uint64_t s = index[i];
+
+		if (s == 0)
+			continue;
+		__atomic_store_n(&index[i], 0, __ATOMIC_RELAXED);
+		put(idx, index, &unused, (uint32_t)(s >> 32), (int32_t)(uint32_t)s);
+	}
+	*tombs = 0;
+}
+
+static void rebuild_locked(struct vrid_index *idx)
+{
+	__atomic_add_fetch(&idx->desc->rebuilds, 1, __ATOMIC_ACQ_REL);
+	rebuild_index(idx, idx->by_virt, &idx->desc->tombs_by_virt);
+	rebuild_index(idx, idx->by_sys, &idx->desc->tombs_by_sys);
+	__atomic_add_fetch(&idx->desc->rebuilds, 1, __ATOMIC_ACQ_REL);
 }
 
 /* Drops the entries whose system object is gone; returns how many. */
@@ -182,13 +289,22 @@ static uint32_t collect_locked(enum vrid_type type)
 	return freed;
 }
 
+static uint32_t max_u32(uint32_t a, uint32_t b)
+{
+	return a > b ? a : b;
+}
+
+/* Room for one more entry: dead ones collected, removed slots reclaimed. */
 static int room_locked(enum vrid_type type)
 {
 	struct vrid_index *idx = &vrid.idx[type];
+	struct vrid_table_desc *d = idx->desc;
 
-	if (idx->desc->live < FULL(idx))
-		return 0;
-	if (collect_locked(type) > 0 && idx->desc->live < FULL(idx))
+	if (d->live >= FULL(idx))
+		collect_locked(type);
+	if (d->live + max_u32(d->tombs_by_virt, d->tombs_by_sys) >= FULL(idx))
+		rebuild_locked(idx);
+	if (d->live < FULL(idx))
 		return 0;
 	vrid_log(VRID_LOG_ERROR, LOG_PREFIX "%s table full (%u entries in %u slots); "
 		 "raise [tables] %s_slots in config.toml",
@@ -196,19 +312,30 @@ static int room_locked(enum vrid_type type)
 	return -ENOSPC;
 }
 
-/* The next fresh virtual id that nobody in the chain uses. */
-static int32_t fresh_locked(struct vrid_index *idx)
+/*
+ * The next fresh virtual id that nobody in the chain uses.  A lap of the
+ * range, or more candidates than the index has entries, finds one if any.
+ */
+static int fresh_locked(struct vrid_index *idx, int32_t *virt)
 {
 	struct vrid_table_desc *d = idx->desc;
+	uint64_t tries = (uint64_t)d->fresh_max - d->fresh_base + 1;
 	int32_t unused;
 
-	for (;;) {
+	if (tries > (uint64_t)idx->mask + 1)
+		tries = (uint64_t)idx->mask + 1;
+	while (tries-- > 0) {
 		int32_t v = (int32_t)d->fresh_next;
 
 		d->fresh_next = d->fresh_next >= d->fresh_max ? d->fresh_base : d->fresh_next + 1;
-		if (find(idx, idx->by_virt, v, &unused) == -ENOENT)
-			return v;
+		if (probe(idx, idx->by_virt, enc(v), &unused) == -ENOENT) {
+			*virt = v;
+			return 0;
+		}
 	}
+	vrid_log(VRID_LOG_ERROR, LOG_PREFIX "no fresh virtual id left in %u..%u",
+		 d->fresh_base, d->fresh_max);
+	return -ENOSPC;
 }
 
 /*
@@ -224,15 +351,20 @@ int vrid_bind(enum vrid_type type, int32_t sys, int32_t *virt)
 
 	if (vrid_sys_to_virt(type, sys, virt) == 0)
 		return 0;
-	vrid_lock(&saved);
-	err = vrid_sys_to_virt(type, sys, virt);
+	if (enc(sys) == 0)
+		return -EINVAL;
+	if ((err = vrid_lock(&saved)) < 0)
+		return err;
+	err = probe(idx, idx->by_sys, enc(sys), virt);
 	if (err == -ENOENT && (err = room_locked(type)) == 0) {
 		if (!(vrid.hdr->flags & VRID_FLAG_SEQUENTIAL) &&
-		    find(idx, idx->by_virt, sys, &unused) == -ENOENT)
+		    probe(idx, idx->by_virt, enc(sys), &unused) == -ENOENT) {
 			*virt = sys;
-		else
-			*virt = fresh_locked(idx);
-		insert_locked(idx, *virt, sys);
+		} else {
+			err = fresh_locked(idx, virt);
+		}
+		if (err == 0)
+			insert_locked(idx, *virt, sys);
 	}
 	vrid_unlock(&saved);
 	return err;
@@ -264,13 +396,16 @@ int vrid_bind_key(int32_t vkey, uint32_t attempt, int32_t *skey, int *created)
 	*created = 0;
 	if (vrid_virt_to_sys(VRID_IPCKEY, vkey, skey) == 0)
 		return 0;
-	vrid_lock(&saved);
-	err = vrid_virt_to_sys(VRID_IPCKEY, vkey, skey);
+	if (enc(vkey) == 0)
+		return -EINVAL;
+	if ((err = vrid_lock(&saved)) < 0)
+		return err;
+	err = probe(idx, idx->by_virt, enc(vkey), skey);
 	if (err == -ENOENT && (err = room_locked(VRID_IPCKEY)) == 0) {
 		do
 			*skey = derive_key(vkey, attempt++);
 		while (*skey == IPC_PRIVATE || *skey == INT32_MIN ||
-		       find(idx, idx->by_sys, *skey, &unused) == 0);
+		       probe(idx, idx->by_sys, enc(*skey), &unused) == 0);
 		insert_locked(idx, vkey, *skey);
 		*created = 1;
 	}
@@ -285,8 +420,11 @@ static int remove_by(enum vrid_type type, int32_t id, int by_sys)
 	sigset_t saved;
 	int err;
 
-	vrid_lock(&saved);
-	err = find(idx, by_sys ? idx->by_sys : idx->by_virt, id, &other);
+	if (enc(id) == 0)
+		return -ENOENT;
+	if ((err = vrid_lock(&saved)) < 0)
+		return err;
+	err = probe(idx, by_sys ? idx->by_sys : idx->by_virt, enc(id), &other);
 	if (err == 0) {
 		if (by_sys)
 			remove_locked(idx, other, id);

@@ -51,6 +51,10 @@ struct vrid_layer {
 	int state;		/* enum vrid_state, set once by vrid_init_slow() */
 	struct vrid_header *hdr;
 	struct vrid_index idx[VRID_NTYPES];
+	/* The table file, for the writer lock's own descriptions. */
+	char path[4096];
+	dev_t dev;
+	ino_t ino;
 };
 
 extern struct vrid_layer vrid VRID_HIDDEN;
@@ -186,7 +190,8 @@ VRID_HIDDEN uint32_t vrid_live(enum vrid_type type);
 /* Calls fn for each entry, in slot order; stops when fn returns non-zero. */
 VRID_HIDDEN int vrid_each(enum vrid_type type,
 			  int (*fn)(int32_t virt, int32_t sys, void *arg), void *arg);
-VRID_HIDDEN void vrid_lock(sigset_t *saved);
+/* The writer lock, with every signal blocked; 0 or a negative errno. */
+VRID_HIDDEN int vrid_lock(sigset_t *saved);
 VRID_HIDDEN void vrid_unlock(const sigset_t *saved);
 
 /*
@@ -263,6 +268,14 @@ enum vrid_level { VRID_LOG_ERROR, VRID_LOG_WARN, VRID_LOG_INFO, VRID_LOG_DEBUG }
 VRID_HIDDEN void vrid_log(enum vrid_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 VRID_HIDDEN void vrid_log_init(void);
+
+/* Opens wrappers that translate no id the caller passes: with broken
+ * tables they go straight to libc too. */
+#define VRID_PASS(passthrough)					\
+	do {							\
+		if (unlikely(!vrid_on()))			\
+			return passthrough;			\
+	} while (0)
 
 /* Set errno from a negative result and return -1, the libc convention. */
 static inline int vrid_fail(int neg_errno)

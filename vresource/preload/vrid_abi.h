@@ -15,6 +15,13 @@
  *
  * enc(x) = (uint32_t)x ^ 0x80000000 maps every id >= 0 and every IPC key
  * except INT32_MIN to a non-zero word; INT32_MIN is refused as a key.
+ *
+ * Writers exclude each other with an open-file-description write lock
+ * (F_OFD_SETLKW) on the file's first byte: the kernel drops it when its
+ * holder dies, and it works across pid namespaces.  Each writing thread
+ * holds its own description.  When removed slots and live entries reach
+ * 3/4 of an index, the writer rebuilds it in place; `rebuilds` is odd
+ * meanwhile, and a reader that misses while it is odd or changed retries.
  */
 #ifndef VRID_ABI_H
 #define VRID_ABI_H
@@ -52,7 +59,9 @@ struct vrid_table_desc {
 	uint32_t fresh_next;	/* next virtual id to try when one is needed */
 	uint32_t fresh_base;	/* fresh ids run fresh_base..fresh_max, then wrap */
 	uint32_t fresh_max;
-	uint32_t reserved[3];
+	uint32_t tombs_by_virt;	/* removed slots in by_virt */
+	uint32_t tombs_by_sys;	/* removed slots in by_sys */
+	uint32_t rebuilds;	/* odd while a rebuild runs */
 };
 
 struct vrid_header {
@@ -63,7 +72,7 @@ struct vrid_header {
 	uint32_t flags;
 	uint64_t aid;
 	uint64_t file_size;
-	uint32_t writer;	/* system tid holding the writer lock, or 0 */
+	uint32_t spare;		/* zero */
 	uint32_t shm_doomed;	/* shm ids removed while still attached */
 	uint32_t reserved[6];
 	char name[VRID_NAME_MAX];	/* NUL-terminated chain name */

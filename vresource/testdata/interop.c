@@ -4,19 +4,24 @@
  * names, then runs the commands on stdin, one a line, and prints one
  * result line each:
  *
- *   bind TYPE SYS          VIRT, or "full"
+ *   bind TYPE SYS          VIRT, or "full", or "invalid"
  *   lookup TYPE VIRT       SYS, or "absent"
  *   reverse TYPE SYS       VIRT, or "absent"
  *   remove-sys TYPE SYS    "ok" or "absent"
  *   remove-virt TYPE VIRT  "ok" or "absent"
- *   bindkey VKEY ATTEMPT   "SKEY created" or "SKEY found", or "full"
+ *   bindkey VKEY ATTEMPT   "SKEY created" or "SKEY found", or "full", or "invalid"
  *   live TYPE              the entry count
+ *   counts TYPE            "LIVE TOMBS_BY_VIRT TOMBS_BY_SYS REBUILDS"
  *   dump TYPE              "VIRT SYS" per entry in slot order, then "end"
  *   derive AID VKEY N      derive_key for any AID and attempt N
+ *   lock                   "locked" once it holds the writer lock
+ *   unlock                 "unlocked" once it has let it go
  *
- * TYPE is the number of enum vrid_type.  table.c is included, not linked,
- * so that derive_key, which is static, can be called.  The rest of the
- * layer stays out: it interposes libc and grows with every feature.
+ * Between lock and unlock only commands that don't write may run.  Any
+ * other failure prints "error ERRNO".  TYPE is the number of enum
+ * vrid_type.  table.c is included, not linked, so that derive_key, which
+ * is static, can be called.  The rest of the layer stays out: it
+ * interposes libc and grows with every feature.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -74,16 +79,28 @@ static int print_entry(int32_t virt, int32_t sys, void *arg)
 	return 0;
 }
 
+/* The answer to a failed write: what the Go driver says for its error. */
+static void put_error(int err)
+{
+	if (err == -ENOSPC)
+		puts("full");
+	else if (err == -EINVAL)
+		puts("invalid");
+	else
+		printf("error %d\n", -err);
+}
+
 static void run(const char *cmd, long a, long b, long c)
 {
+	static sigset_t lock_saved;
 	enum vrid_type type = (enum vrid_type)a;
 	int32_t out;
 	int err, created;
 
 	if (strcmp(cmd, "bind") == 0) {
 		err = vrid_bind(type, (int32_t)b, &out);
-		if (err == -ENOSPC)
-			puts("full");
+		if (err)
+			put_error(err);
 		else
 			printf("%d\n", out);
 	} else if (strcmp(cmd, "lookup") == 0 || strcmp(cmd, "reverse") == 0) {
@@ -99,12 +116,16 @@ static void run(const char *cmd, long a, long b, long c)
 		puts(vrid_remove_virt(type, (int32_t)b) ? "absent" : "ok");
 	} else if (strcmp(cmd, "bindkey") == 0) {
 		err = vrid_bind_key((int32_t)a, (uint32_t)b, &out, &created);
-		if (err == -ENOSPC)
-			puts("full");
+		if (err)
+			put_error(err);
 		else
 			printf("%d %s\n", out, created ? "created" : "found");
 	} else if (strcmp(cmd, "live") == 0) {
 		printf("%u\n", vrid_live(type));
+	} else if (strcmp(cmd, "counts") == 0) {
+		const struct vrid_table_desc *d = vrid.idx[type].desc;
+
+		printf("%u %u %u %u\n", d->live, d->tombs_by_virt, d->tombs_by_sys, d->rebuilds);
 	} else if (strcmp(cmd, "dump") == 0) {
 		vrid_each(type, print_entry, NULL);
 		puts("end");
@@ -114,19 +135,34 @@ static void run(const char *cmd, long a, long b, long c)
 		vrid.hdr = &other;
 		printf("%d\n", derive_key((int32_t)b, (uint32_t)c));
 		vrid.hdr = attached;
+	} else if (strcmp(cmd, "lock") == 0) {
+		err = vrid_lock(&lock_saved);
+		if (err)
+			put_error(err);
+		else
+			puts("locked");
+	} else if (strcmp(cmd, "unlock") == 0) {
+		vrid_unlock(&lock_saved);
+		puts("unlocked");
 	} else {
 		printf("unknown command %s\n", cmd);
 	}
 }
 
-/* Maps the tables as layer.c does, trusting the Go side's checks. */
+/*
+ * Maps the tables and names the file for the writer lock as layer.c does,
+ * trusting the Go side's checks.
+ */
 static int attach(const char *path)
 {
 	struct stat st;
-	int fd = path ? open(path, O_RDWR | O_CLOEXEC) : -1;
+	int fd = path && strlen(path) < sizeof(vrid.path) ? open(path, O_RDWR | O_CLOEXEC) : -1;
 
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return -1;
+	strcpy(vrid.path, path);
+	vrid.dev = st.st_dev;
+	vrid.ino = st.st_ino;
 	vrid.hdr = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (vrid.hdr == MAP_FAILED || vrid.hdr->magic != VRID_MAGIC)

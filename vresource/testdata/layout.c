@@ -22,7 +22,7 @@ int main(void)
 	FIELD(struct vrid_header, "header", flags);
 	FIELD(struct vrid_header, "header", aid);
 	FIELD(struct vrid_header, "header", file_size);
-	FIELD(struct vrid_header, "header", writer);
+	FIELD(struct vrid_header, "header", spare);
 	FIELD(struct vrid_header, "header", shm_doomed);
 	FIELD(struct vrid_header, "header", reserved);
 	FIELD(struct vrid_header, "header", name);
@@ -37,7 +37,9 @@ int main(void)
 	FIELD(struct vrid_table_desc, "desc", fresh_next);
 	FIELD(struct vrid_table_desc, "desc", fresh_base);
 	FIELD(struct vrid_table_desc, "desc", fresh_max);
-	FIELD(struct vrid_table_desc, "desc", reserved);
+	FIELD(struct vrid_table_desc, "desc", tombs_by_virt);
+	FIELD(struct vrid_table_desc, "desc", tombs_by_sys);
+	FIELD(struct vrid_table_desc, "desc", rebuilds);
 
 	CONST(VRID_MAGIC);
 	CONST(VRID_VERSION);

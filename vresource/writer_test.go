@@ -1,0 +1,170 @@
+package vresource
+
+import (
+	"bufio"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// heldLock is the writer lock of a table file, held by someone other than
+// the Tables under test.
+type heldLock struct {
+	unlock func()
+	kill   func() // SIGKILLs the holder; nil when the holder is this process
+}
+
+// holdInProcess takes the lock through another Tables of the same file,
+// which has an open file description of its own.
+func holdInProcess(t *testing.T, path string) heldLock {
+	other, err := OpenTables(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	if err := other.lockWriter(); err != nil {
+		t.Fatal(err)
+	}
+	return heldLock{unlock: other.unlockWriter}
+}
+
+// holdInDriver has a driver process, C or Go, take the lock.
+func holdInDriver(t *testing.T, cmd *exec.Cmd) heldLock {
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	answers := bufio.NewReader(stdout)
+	say := func(cmdLine, want string) {
+		t.Helper()
+		if _, err := io.WriteString(stdin, cmdLine+"\n"); err != nil {
+			t.Fatalf("driver %s: %v", cmdLine, err)
+		}
+		got, err := answers.ReadString('\n')
+		if err != nil || got != want+"\n" {
+			t.Fatalf("driver %s: %q, %v; want %q\n%s", cmdLine, got, err, want, stderr.String())
+		}
+	}
+	say("lock", "locked")
+	return heldLock{
+		unlock: func() { say("unlock", "unlocked") },
+		kill: func() {
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+		},
+	}
+}
+
+// TestWriterLockExcludes has the lock held by a C process (vrid_lock of
+// table.c), a Go process and another Tables in this process, and wants a
+// Go writer to wait for it: until the holder lets go, or until the kernel
+// drops the lock of a holder killed while holding it.
+func TestWriterLockExcludes(t *testing.T) {
+	driver := buildDriver(t)
+	tests := []struct {
+		name string
+		hold func(t *testing.T, path string) heldLock
+		kill bool
+	}{
+		{"c process unlocks", func(t *testing.T, path string) heldLock {
+			return holdInDriver(t, driverCommand(driver, path))
+		}, false},
+		{"c process killed", func(t *testing.T, path string) heldLock {
+			return holdInDriver(t, driverCommand(driver, path))
+		}, true},
+		{"go process unlocks", func(t *testing.T, path string) heldLock {
+			return holdInDriver(t, helperCommand("tables", "VRID_TABLE="+path))
+		}, false},
+		{"go process killed", func(t *testing.T, path string) heldLock {
+			return holdInDriver(t, helperCommand("tables", "VRID_TABLE="+path))
+		}, true},
+		{"other tables in this process", holdInProcess, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := newTables(t, TableOptions{})
+			mustBind(t, tb, PID, 4)
+			held := tt.hold(t, tb.path)
+
+			bound := make(chan error, 1)
+			go func() {
+				_, err := tb.Bind(PID, 5)
+				bound <- err
+			}()
+			select {
+			case err := <-bound:
+				t.Fatalf("bind went past the held lock: %v", err)
+			case <-time.After(200 * time.Millisecond):
+			}
+			if sys, ok := tb.Lookup(PID, 4); !ok || sys != 4 {
+				t.Errorf("lookup under a held lock: %d, %v; lookups take no lock", sys, ok)
+			}
+			if tt.kill {
+				held.kill()
+			} else {
+				held.unlock()
+			}
+			select {
+			case err := <-bound:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("bind still waits after the lock was let go")
+			}
+			if sys, ok := tb.Lookup(PID, 5); !ok || sys != 5 {
+				t.Errorf("lookup 5: %d, %v; want 5", sys, ok)
+			}
+		})
+	}
+}
+
+// TestWriterLockOfGoWaitsForC is the other way round: a C writer waits
+// while this process holds the lock.
+func TestWriterLockOfGoWaitsForC(t *testing.T) {
+	driver := buildDriver(t)
+	tb := newTables(t, TableOptions{})
+	if err := tb.lockWriter(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := driverCommand(driver, tb.path)
+	cmd.Stdin = strings.NewReader("bind 0 77\n")
+	done := make(chan string, 1)
+	go func() {
+		out, err := cmd.Output()
+		if err != nil {
+			out = []byte(err.Error())
+		}
+		done <- string(out)
+	}()
+	select {
+	case out := <-done:
+		tb.unlockWriter()
+		t.Fatalf("C bind went past the held lock: %q", out)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, ok := tb.Lookup(PID, 77); ok {
+		t.Error("C bound 77 while Go held the lock")
+	}
+	tb.unlockWriter()
+	if out := <-done; out != "77\n" {
+		t.Errorf("C bind after unlock: %q, want 77", out)
+	}
+}
