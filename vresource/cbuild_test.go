@@ -7,7 +7,7 @@ import (
 )
 
 // buildC compiles C sources (relative to this package), then links any
-// libraries named after them ("-lpthread"), into a program in a temporary
+// libraries named after them ("-ldl"), into a program in a temporary
 // directory, with preload/ on the include path and the flags of the
 // Makefile's preload build that matter to the sources.  Without gcc the
 // test is skipped; a compile error fails it, since the C side is half of

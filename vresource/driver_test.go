@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // A driver runs a script of table commands, one a line, and answers one
@@ -30,9 +32,14 @@ import (
 //	derive AID VKEY N      deriveKey for any AID and attempt N
 //	lock                   "locked" once it holds the writer lock
 //	unlock                 "unlocked" once it has let it go
+//	die-inserting TYPE VIRT SYS
+//	die-removing TYPE SYS
+//	die-rebuilding TYPE    no answer: a writer killed inside a write
 //
-// Between lock and unlock only commands that don't write may run.  Other
-// failures answer "error: " and the error (C: "error ERRNO").
+// Between lock and unlock only commands that don't write may run.  The
+// die commands kill the process that runs them, so only a driver process
+// may (helperCommand).  Other failures answer "error: " and the error
+// (C: "error ERRNO").
 
 // runLine runs one command on tb and returns its answer, without the
 // final newline.
@@ -79,10 +86,15 @@ func runLine(tb *Tables, line string) string {
 		d := tb.idx[rt].desc
 		return fmt.Sprintf("%d %d %d %d", tb.Live(rt), d.TombsByVirt, d.TombsBySys, atomic.LoadUint32(&d.Rebuilds))
 	case "dump":
+		// Under the writer lock, as vrid_each walks.
+		if err := tb.lockWriter(); err != nil {
+			return answer("", err)
+		}
 		var b strings.Builder
-		for _, e := range tb.idx[rt].entries() {
+		for _, e := range tb.idx[rt].list() {
 			fmt.Fprintf(&b, "%d %d\n", e.Virt, e.Sys)
 		}
+		tb.unlockWriter()
 		return b.String() + "end"
 	case "derive":
 		return strconv.Itoa(int(deriveKey(AID(arg(1)), int32(arg(2)), uint32(arg(3)))))
@@ -91,8 +103,35 @@ func runLine(tb *Tables, line string) string {
 	case "unlock":
 		tb.unlockWriter()
 		return "unlocked"
+	case "die-inserting", "die-removing", "die-rebuilding":
+		return answer("", dieWriting(tb, f[0], rt, id, int32(arg(3))))
 	}
 	return "unknown command " + f[0]
+}
+
+// dieWriting is a writer that SIGKILL stops inside a write, with the lock
+// held and the table marked: halfway through insertLocked (virt -> sys is
+// in by_virt only), removeLocked (sys's entry is gone from by_sys only),
+// or rebuildLocked (by_virt is rebuilt, by_sys not yet).  It stops at the
+// steps die_writing of testdata/interop.c stops at, so that both leave
+// the same bytes.  It returns only if the lock fails.
+func dieWriting(tb *Tables, how string, rt ResourceType, a, b int32) error {
+	ix := &tb.idx[rt]
+	return tb.withWriter(rt, func() error {
+		switch how {
+		case "die-inserting":
+			ix.putLocked(ix.byVirt, &ix.desc.TombsByVirt, enc(a), b)
+		case "die-removing":
+			if _, found := ix.findLocked(ix.bySys, a); found {
+				ix.delLocked(ix.bySys, &ix.desc.TombsBySys, a)
+			}
+		default:
+			ix.beginRebuild()
+			ix.rebuildIndexLocked(ix.byVirt, &ix.desc.TombsByVirt)
+		}
+		// SIGKILL to its own process ends it before kill returns.
+		return unix.Kill(os.Getpid(), unix.SIGKILL)
+	})
 }
 
 // answer is ok, or what the C driver says for the same failure.

@@ -10,9 +10,10 @@ import (
 // index is one resource type's pair of open-addressing indexes in the
 // mapped file, the Go twin of struct vrid_index.  The functions here
 // mirror probe, find, put, del, insert_locked, remove_locked,
-// rebuild_index, rebuild_locked, fresh_locked and collect_locked of
-// preload/table.c step for step: a file must come out byte for byte the
-// same whichever side wrote it (TestInteropSameBytes).
+// rebuild_index, rebuild_locked, fill_from, repair_type_locked,
+// fresh_locked and collect_locked of preload/table.c step for step: a
+// file must come out byte for byte the same whichever side wrote it
+// (TestInteropSameBytes, TestRepairSameBytes).
 //
 // Slots are read with atomic loads everywhere, so lock-free readers never
 // see half an entry; only writers holding the writer lock store to them.
@@ -26,7 +27,15 @@ type index struct {
 	bySys  []uint64
 	mask   uint32 // slots - 1
 	shift  uint32
+	// settle takes the writer lock and lets it go: taking it repairs what
+	// a writer that died mid-rebuild left (Tables.lockWriter).
+	settle func()
 }
+
+// settleSpins is how many times a lock-free reader looks again at a
+// rebuild before it suspects the rebuilder died and settles the index,
+// as find of table.c does.
+const settleSpins = 1024
 
 // slotsAt views n slots of the mapping starting at byte off.  It is the
 // one place that turns mapped bytes into slots; the caller has checked
@@ -35,7 +44,7 @@ func slotsAt(mem []byte, off uint64, n uint32) []uint64 {
 	return unsafe.Slice((*uint64)(unsafe.Pointer(&mem[off])), n)
 }
 
-func newIndex(mem []byte, rt ResourceType, d *tableDesc) index {
+func newIndex(mem []byte, rt ResourceType, d *tableDesc, settle func()) index {
 	return index{
 		rt:     rt,
 		desc:   d,
@@ -43,6 +52,7 @@ func newIndex(mem []byte, rt ResourceType, d *tableDesc) index {
 		bySys:  slotsAt(mem, d.ByVirtOff+slotBytes*uint64(d.Slots), d.Slots),
 		mask:   d.Slots - 1,
 		shift:  d.Shift,
+		settle: settle,
 	}
 }
 
@@ -88,19 +98,26 @@ func (ix *index) probe(slots []uint64, k uint32) (i uint32, s uint64, found bool
 
 // find is the lock-free lookup, find of table.c.  A hit is always right:
 // a rebuild moves entries but never changes one.  A miss is believed only
-// if no rebuild ran during the probe; otherwise the probe runs again.
+// if no rebuild ran during the probe; otherwise the probe runs again.  A
+// rebuild still running after settleSpins probes may be one whose writer
+// died: taking the writer lock repairs it, or waits for its end.  (Go's
+// atomic loads are sequentially consistent: the second load of Rebuilds
+// stays after the probe's loads without the fence table.c needs.)
 func (ix *index) find(slots []uint64, key int32) (val int32, found bool) {
 	if !storable(key) {
 		return 0, false
 	}
 	k := enc(key)
-	for {
+	for spins := 1; ; spins++ {
 		seq := atomic.LoadUint32(&ix.desc.Rebuilds)
 		if _, s, found := ix.probe(slots, k); found {
 			return slotVal(s), true
 		}
 		if seq&1 == 0 && atomic.LoadUint32(&ix.desc.Rebuilds) == seq {
 			return 0, false
+		}
+		if spins%settleSpins == 0 {
+			ix.settle()
 		}
 		runtime.Gosched()
 	}
@@ -169,8 +186,8 @@ func (ix *index) removeLocked(virt, sys int32) {
 // rebuildIndexLocked empties every removed slot of one index, then puts
 // each entry back from its home, run by run, starting after a slot that
 // was empty before: no run crosses that slot, so each entry lands at or
-// before where it was, behind entries that stay.  reclaimLocked rebuilds
-// before removed and live slots fill 3/4 of the index, so one is empty.
+// before where it was, behind entries that stay.  Writers rebuild before
+// removed and live slots fill 3/4 of the index, so one is empty.
 func (ix *index) rebuildIndexLocked(slots []uint64, tombs *uint32) {
 	start := uint32(0)
 	for start < ix.mask && atomic.LoadUint64(&slots[start]) != SlotEmpty {
@@ -194,23 +211,107 @@ func (ix *index) rebuildIndexLocked(slots []uint64, tombs *uint32) {
 	*tombs = 0
 }
 
-// rebuildLocked rebuilds both indexes with Rebuilds odd meanwhile, so
-// that a lock-free reader that misses during the rebuild looks again.
-func (ix *index) rebuildLocked() {
-	atomic.AddUint32(&ix.desc.Rebuilds, 1)
-	ix.rebuildIndexLocked(ix.byVirt, &ix.desc.TombsByVirt)
-	ix.rebuildIndexLocked(ix.bySys, &ix.desc.TombsBySys)
+// beginRebuild is begin_rebuild of table.c: Rebuilds turns odd, unless
+// it already is because the writer of an earlier rebuild died, and a
+// lock-free reader that misses from now on looks again.
+func (ix *index) beginRebuild() {
+	if atomic.LoadUint32(&ix.desc.Rebuilds)&1 == 0 {
+		atomic.AddUint32(&ix.desc.Rebuilds, 1)
+	}
+}
+
+// endRebuild turns Rebuilds even again.
+func (ix *index) endRebuild() {
 	atomic.AddUint32(&ix.desc.Rebuilds, 1)
 }
 
-// reclaimLocked rebuilds the indexes when live entries and the removed
-// slots of either index reach 3/4 of its slots, as room_locked does after
-// collecting.
-func (ix *index) reclaimLocked() {
+// rebuildLocked rebuilds both indexes with Rebuilds odd meanwhile, so
+// that a lock-free reader that misses during the rebuild looks again.
+func (ix *index) rebuildLocked() {
+	ix.beginRebuild()
+	ix.rebuildIndexLocked(ix.byVirt, &ix.desc.TombsByVirt)
+	ix.rebuildIndexLocked(ix.bySys, &ix.desc.TombsBySys)
+	ix.endRebuild()
+}
+
+// crowdedLocked reports whether live entries and the removed slots of
+// either index reach 3/4 of its slots: the point at which writers rebuild.
+func (ix *index) crowdedLocked() bool {
 	d := ix.desc
-	if ix.live()+max(d.TombsByVirt, d.TombsBySys) >= ix.fullAt() {
-		ix.rebuildLocked()
+	return ix.live()+max(d.TombsByVirt, d.TombsBySys) >= ix.fullAt()
+}
+
+// fillFromLocked is fill_from of table.c: it puts into to every pair of
+// from that to lacks.  tombs counts the removed slots of to.
+func (ix *index) fillFromLocked(to, from []uint64, tombs *uint32) {
+	for i := range from {
+		s := atomic.LoadUint64(&from[i])
+		if s == SlotEmpty || s == SlotTomb {
+			continue
+		}
+		keyOfTo := slotVal(s)
+		if _, _, found := ix.probe(to, enc(keyOfTo)); !found {
+			ix.putLocked(to, tombs, enc(keyOfTo), int32(slotKey(s)^KeyBias))
+		}
 	}
+}
+
+// countEntries counts the slots of an index that hold an entry.
+func (ix *index) countEntries(slots []uint64) uint32 {
+	var n uint32
+	for i := range slots {
+		if s := atomic.LoadUint64(&slots[i]); s != SlotEmpty && s != SlotTomb {
+			n++
+		}
+	}
+	return n
+}
+
+// soundLocked is index_sound of table.c: every entry is the first its own
+// probe finds, with no hole before it and no twin.
+func (ix *index) soundLocked(slots []uint64) bool {
+	for i := range slots {
+		s := atomic.LoadUint64(&slots[i])
+		if s == SlotEmpty || s == SlotTomb {
+			continue
+		}
+		for j := ix.home(slotKey(s)); j != uint32(i); j = (j + 1) & ix.mask {
+			o := atomic.LoadUint64(&slots[j])
+			if o == SlotEmpty || slotKey(o) == slotKey(s) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// clearLocked is clear_index of table.c.
+func (ix *index) clearLocked(slots []uint64, tombs *uint32) {
+	for i := range slots {
+		atomic.StoreUint64(&slots[i], SlotEmpty)
+	}
+	atomic.StoreUint32(tombs, 0)
+}
+
+// repairLocked is repair_type_locked of table.c, for a writer that died
+// inside a write (Tables.repairLocked).  An insert or removal cut short
+// leaves one pair in one index only; a rebuild cut short leaves one index
+// unsound but the other whole.  So an unsound index is emptied, both are
+// rebuilt, and each is filled from the other.
+func (ix *index) repairLocked() {
+	d := ix.desc
+	ix.beginRebuild()
+	if !ix.soundLocked(ix.byVirt) {
+		ix.clearLocked(ix.byVirt, &d.TombsByVirt)
+	} else if !ix.soundLocked(ix.bySys) {
+		ix.clearLocked(ix.bySys, &d.TombsBySys)
+	}
+	ix.rebuildIndexLocked(ix.byVirt, &d.TombsByVirt)
+	ix.rebuildIndexLocked(ix.bySys, &d.TombsBySys)
+	ix.fillFromLocked(ix.byVirt, ix.bySys, &d.TombsByVirt)
+	ix.fillFromLocked(ix.bySys, ix.byVirt, &d.TombsBySys)
+	atomic.StoreUint32(&d.Live, ix.countEntries(ix.byVirt))
+	ix.endRebuild()
 }
 
 func (ix *index) live() uint32 {
@@ -262,25 +363,36 @@ func (ix *index) collectLocked(alive func(sys int32) bool) uint32 {
 	return freed
 }
 
-// entries lists the index's pairs in slot order, without the lock.  A
-// rebuild moves entries, so a listing taken while one ran is taken again,
-// as find does with a miss: the list holds every entry that stayed bound
-// all along, once.  (vrid_each of table.c does not look again.)  Under
-// other concurrent writers it is a snapshot of each slot, not of the
-// table.
-func (ix *index) entries() []Entry {
-	for {
-		seq := atomic.LoadUint32(&ix.desc.Rebuilds)
-		var out []Entry
-		for i := range ix.byVirt {
-			s := atomic.LoadUint64(&ix.byVirt[i])
-			if s == SlotEmpty || s == SlotTomb {
-				continue
-			}
-			out = append(out, Entry{Type: ix.rt, Virt: int32(slotKey(s) ^ KeyBias), Sys: slotVal(s)})
+// list is the walk of vrid_each of table.c: the index's pairs in slot
+// order.  Under the writer lock it is the table; without it, a snapshot
+// of each slot, which entries turns into a listing.
+func (ix *index) list() []Entry {
+	var out []Entry
+	for i := range ix.byVirt {
+		s := atomic.LoadUint64(&ix.byVirt[i])
+		if s == SlotEmpty || s == SlotTomb {
+			continue
 		}
+		out = append(out, Entry{Type: ix.rt, Virt: int32(slotKey(s) ^ KeyBias), Sys: slotVal(s)})
+	}
+	return out
+}
+
+// entries lists the index's pairs in slot order, without the lock, where
+// vrid_each of table.c takes it.  A rebuild moves entries, so a listing
+// taken while one ran is taken again, as find does with a miss, and it
+// settles a rebuild whose writer died: the list holds every entry that
+// stayed bound all along, once.  Under other concurrent writers it is a
+// snapshot of each slot, not of the table.
+func (ix *index) entries() []Entry {
+	for spins := 1; ; spins++ {
+		seq := atomic.LoadUint32(&ix.desc.Rebuilds)
+		out := ix.list()
 		if seq&1 == 0 && atomic.LoadUint32(&ix.desc.Rebuilds) == seq {
 			return out
+		}
+		if spins%settleSpins == 0 {
+			ix.settle()
 		}
 		runtime.Gosched()
 	}

@@ -21,7 +21,7 @@ func (t *Tables) bindKey(vkey int32, attempt uint32) (skey int32, created bool, 
 	if skey, ok := ix.find(ix.byVirt, vkey); ok {
 		return skey, false, nil
 	}
-	err = t.withWriter(func() error {
+	err = t.withWriter(IPCKey, func() error {
 		var ok bool
 		if skey, ok = ix.findLocked(ix.byVirt, vkey); ok {
 			return nil

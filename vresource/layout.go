@@ -9,7 +9,7 @@ import (
 // compiles that header and checks every offset, size and value below.
 const (
 	TableMagic      = 0x44495256 // "VRID" little-endian
-	TableVersion    = 1
+	TableVersion    = 2
 	TableHeaderSize = 4096
 	TableNameMax    = 64 // bytes, NUL included
 
@@ -76,7 +76,7 @@ type header struct {
 	Flags      uint32
 	AID        uint64
 	FileSize   uint64
-	Spare      uint32 // zero: the writer lock is an OFD lock, see writer.go
+	Dirty      uint32 // type + 1 of a write in progress, or 0
 	ShmDoomed  uint32
 	Reserved   [6]uint32
 	Name       [TableNameMax]byte

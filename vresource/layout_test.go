@@ -40,7 +40,7 @@ func TestLayoutMatchesC(t *testing.T) {
 		{"header.flags", field(unsafe.Offsetof(h.Flags), unsafe.Sizeof(h.Flags))},
 		{"header.aid", field(unsafe.Offsetof(h.AID), unsafe.Sizeof(h.AID))},
 		{"header.file_size", field(unsafe.Offsetof(h.FileSize), unsafe.Sizeof(h.FileSize))},
-		{"header.spare", field(unsafe.Offsetof(h.Spare), unsafe.Sizeof(h.Spare))},
+		{"header.dirty", field(unsafe.Offsetof(h.Dirty), unsafe.Sizeof(h.Dirty))},
 		{"header.shm_doomed", field(unsafe.Offsetof(h.ShmDoomed), unsafe.Sizeof(h.ShmDoomed))},
 		{"header.reserved", field(unsafe.Offsetof(h.Reserved), unsafe.Sizeof(h.Reserved))},
 		{"header.name", field(unsafe.Offsetof(h.Name), unsafe.Sizeof(h.Name))},

@@ -23,8 +23,10 @@ var (
 	ErrCorrupt = errors.New("corrupt table file")
 )
 
-// Tables is one chain's mapped table file.  Lookups never lock; every
-// write takes the file's writer lock, shared with the chain's processes
+// Tables is one chain's mapped table file.  Lookups don't lock; every
+// write takes the file's writer lock, shared with the chain's processes,
+// and marks the table it changes in the header until it is whole, so
+// that the next writer repairs what a writer that died halfway left
 // (writer.go).  A Tables must not be used after Close.
 type Tables struct {
 	path string
@@ -96,8 +98,9 @@ func (t *Tables) Reverse(rt ResourceType, sys int32) (virt int32, ok bool) {
 	return t.idx[rt].find(t.idx[rt].bySys, sys)
 }
 
-// Entries lists a type's entries sorted by virtual id.  It takes no lock:
-// an entry bound or removed meanwhile may be in the list or not.
+// Entries lists a type's entries sorted by virtual id.  It takes no lock
+// (vrid_each of table.c does): an entry bound or removed meanwhile may be
+// in the list or not, and every other entry is in it once.
 func (t *Tables) Entries(rt ResourceType) []Entry {
 	if !rt.valid() {
 		return nil
@@ -140,7 +143,7 @@ func (t *Tables) Bind(rt ResourceType, sys int32) (virt int32, err error) {
 	if virt, ok := ix.find(ix.bySys, sys); ok {
 		return virt, nil
 	}
-	err = t.withWriter(func() error {
+	err = t.withWriter(rt, func() error {
 		var ok bool
 		if virt, ok = ix.findLocked(ix.bySys, sys); ok {
 			return nil
@@ -163,13 +166,16 @@ func (t *Tables) Bind(rt ResourceType, sys int32) (virt int32, err error) {
 
 // roomLocked is room_locked of table.c: it makes room for one more entry,
 // dropping dead entries when the index is full and collect says so, and
-// rebuilding the indexes when removed slots crowd them; then it fails
-// with ErrFull if the index still holds 3/4 of its slots.
+// rebuilding the indexes when removed slots crowd them, unless the index
+// is full anyway; then it fails with ErrFull if the index still holds
+// 3/4 of its slots.
 func (t *Tables) roomLocked(ix *index, collect bool) error {
 	if collect && ix.live() >= ix.fullAt() {
 		ix.collectLocked(pidAlive)
 	}
-	ix.reclaimLocked()
+	if ix.live() < ix.fullAt() && ix.crowdedLocked() {
+		ix.rebuildLocked()
+	}
 	if ix.live() < ix.fullAt() {
 		return nil
 	}
@@ -185,7 +191,7 @@ func (t *Tables) Insert(rt ResourceType, virt, sys int32) error {
 		return err
 	}
 	ix := &t.idx[rt]
-	return t.withWriter(func() error {
+	return t.withWriter(rt, func() error {
 		if err := t.absentLocked(ix, virt, sys); err != nil {
 			return err
 		}
@@ -209,15 +215,22 @@ func (t *Tables) absentLocked(ix *index, virt, sys int32) error {
 
 // Rebind points an existing virtual id at a new system id, as a restore
 // does once the object is recreated.  The by_virt slot is rewritten in
-// place, so a lookup of virt never misses meanwhile.  table.c has no
-// rebind; as its room_locked does before an insert, Rebind first reclaims
-// removed slots, since each rebind may leave one more in by_sys.
+// place, so a lookup of virt never misses meanwhile.
+//
+// table.c has no rebind.  As room_locked does before an insert, Rebind
+// first rebuilds crowded indexes, since each rebind may leave one more
+// removed slot in by_sys; it does so even when the index is full, where
+// room_locked gives up, or rebinds of a full table would fill by_sys with
+// removed slots.  Its steps keep the table one that repairLocked mends if
+// the writer dies between two of them: with the old pair gone from by_sys
+// first, by_virt rewritten next, and the new pair put in by_sys last, at
+// most one index lacks one pair of the other's.
 func (t *Tables) Rebind(rt ResourceType, virt, newSys int32) error {
 	if err := t.checkIDs(rt, virt, newSys); err != nil {
 		return err
 	}
 	ix := &t.idx[rt]
-	return t.withWriter(func() error {
+	return t.withWriter(rt, func() error {
 		oldSys, found := ix.findLocked(ix.byVirt, virt)
 		if !found {
 			return fmt.Errorf("tables %s: rebind %s virt %d: %w", t.path, rt, virt, ErrNotFound)
@@ -229,11 +242,13 @@ func (t *Tables) Rebind(rt ResourceType, virt, newSys int32) error {
 			return fmt.Errorf("tables %s: rebind %s virt %d: sys %d already maps to virt %d: %w",
 				t.path, rt, virt, newSys, other, ErrExists)
 		}
-		ix.reclaimLocked()
+		if ix.crowdedLocked() {
+			ix.rebuildLocked()
+		}
 		ix.delLocked(ix.bySys, &ix.desc.TombsBySys, oldSys)
-		ix.putLocked(ix.bySys, &ix.desc.TombsBySys, enc(newSys), virt)
 		i, _, _ := ix.probe(ix.byVirt, enc(virt)) // found above; a rebuild may have moved it
 		atomic.StoreUint64(&ix.byVirt[i], makeSlot(enc(virt), newSys))
+		ix.putLocked(ix.bySys, &ix.desc.TombsBySys, enc(newSys), virt)
 		return nil
 	})
 }
@@ -262,7 +277,7 @@ func (t *Tables) remove(rt ResourceType, id int32, bySys bool) error {
 	if !storable(id) {
 		return fmt.Errorf("tables %s: remove %s %s %d: %w", t.path, rt, side, id, ErrNotFound)
 	}
-	return t.withWriter(func() error {
+	return t.withWriter(rt, func() error {
 		other, found := ix.findLocked(slots, id)
 		switch {
 		case !found:

@@ -240,7 +240,7 @@ func attach(path string, f *os.File, mem []byte) *Tables {
 		name: string(h.Name[:bytes.IndexByte(h.Name[:], 0)]),
 	}
 	for rt := range t.idx {
-		t.idx[rt] = newIndex(mem, ResourceType(rt), &h.Tables[rt])
+		t.idx[rt] = newIndex(mem, ResourceType(rt), &h.Tables[rt], t.settle)
 	}
 	return t
 }

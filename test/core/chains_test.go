@@ -59,14 +59,14 @@ func TestSignalForwarded(t *testing.T) {
 	select {
 	case <-r.ready:
 	case <-r.done:
-		t.Fatalf("the chain ended before it was ready\n%s", r.finish())
+		t.Fatalf("the chain ended before it was ready\n%s", r.finish(t))
 	case <-ctx.Done():
-		t.Fatalf("the chain never said ready\n%s", r.stdout())
+		t.Fatalf("%s never said ready\n%s", r.name, r.stdout())
 	}
 	if err := r.cmd.Process.Signal(unix.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	res := r.finish()
+	res := r.finish(t)
 	if res.Code != 128+int(unix.SIGTERM) {
 		t.Errorf("exit status %d, want %d (SIGTERM reached the root)\n%s", res.Code, 128+int(unix.SIGTERM), res)
 	}
@@ -78,6 +78,9 @@ func TestSignalForwarded(t *testing.T) {
 // stdout as pipes.
 type chainRun struct {
 	cmd      *exec.Cmd
+	ctx      context.Context // its end kills the run (vridCommand)
+	name     string          // the program it runs, for messages
+	stateDir string
 	waitOnce sync.Once
 	stdin    io.WriteCloser
 	mu       sync.Mutex
@@ -89,7 +92,8 @@ type chainRun struct {
 
 func startChain(t *testing.T, ctx context.Context, stateDir string, args ...string) *chainRun {
 	t.Helper()
-	c := &chainRun{ready: make(chan struct{}), done: make(chan struct{})}
+	c := &chainRun{ctx: ctx, name: vridName(args), stateDir: stateDir,
+		ready: make(chan struct{}), done: make(chan struct{})}
 	c.cmd = vridCommand(ctx, stateDir, args...)
 	c.cmd.Stderr = &c.stderr
 	var err error
@@ -105,8 +109,8 @@ func startChain(t *testing.T, ctx context.Context, stateDir string, args ...stri
 	}
 	// A test that stops early still ends and reaps its `vrid run`.
 	t.Cleanup(func() {
-		_ = c.cmd.Process.Kill()
-		c.wait(true)
+		_ = unix.Kill(-c.cmd.Process.Pid, unix.SIGKILL)
+		c.wait()
 	})
 	go func() {
 		defer close(c.done)
@@ -131,24 +135,34 @@ func (c *chainRun) stdout() string {
 	return strings.Join(c.lines, "\n") + "\n"
 }
 
-// wait reaps the `vrid run`: after all its output when it ends by itself,
-// or at once when it was killed (Wait closes our end of its stdout, which
-// a process it left may still hold).
-func (c *chainRun) wait(killed bool) {
+// wait reaps the `vrid run` (Wait closes our end of its stdout, which a
+// process it left may still hold, and stops reading its stderr after
+// waitDelay).
+func (c *chainRun) wait() {
 	c.waitOnce.Do(func() {
 		c.stdin.Close()
-		if !killed {
-			<-c.done
-		}
 		_ = c.cmd.Wait()
 		<-c.done
 	})
 }
 
-// finish closes stdin, waits for the end and returns what the run left.
-func (c *chainRun) finish() result {
-	c.wait(false)
-	return result{Stdout: c.stdout(), Stderr: c.stderr.String(), Code: c.cmd.ProcessState.ExitCode()}
+// finish closes stdin, waits for the end of the run's output and returns
+// what the run left.  A run that outlives its context is killed with its
+// process group and its chain, and fails the test.
+func (c *chainRun) finish(t *testing.T) result {
+	t.Helper()
+	c.stdin.Close()
+	select {
+	case <-c.done:
+	case <-c.ctx.Done():
+		killChainProcesses(t, c.stateDir)
+	}
+	c.wait()
+	res := result{Stdout: c.stdout(), Stderr: c.stderr.String(), Code: c.cmd.ProcessState.ExitCode()}
+	if c.ctx.Err() != nil {
+		t.Fatalf("%s did not finish within %v; its process group and chain were killed\n%s", c.name, runDeadline, res)
+	}
+	return res
 }
 
 // Two chains use one fixed key with IPC_CREAT|IPC_EXCL at the same time:
@@ -187,9 +201,9 @@ func TestTwoChainsPrivateKeys(t *testing.T) {
 				select {
 				case <-r.ready:
 				case <-r.done:
-					t.Fatalf("chain %s ended before it was ready\n%s", values[i], r.finish())
+					t.Fatalf("chain %s ended before it was ready\n%s", values[i], r.finish(t))
 				case <-ctx.Done():
-					t.Fatalf("chain %s never said ready\n%s", values[i], r.stdout())
+					t.Fatalf("chain %s: %s never said ready\n%s", values[i], r.name, r.stdout())
 				}
 			}
 
@@ -220,7 +234,7 @@ func TestTwoChainsPrivateKeys(t *testing.T) {
 				}
 			}
 			for i, r := range runs {
-				res := r.finish()
+				res := r.finish(t)
 				if res.Code != 0 || res.Stderr != "" {
 					t.Errorf("chain %s: want exit status 0 and no stderr\n%s", values[i], res)
 				}

@@ -14,11 +14,13 @@ package core_test
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,8 +37,13 @@ const (
 	envHostIPC = "VRID_TEST_HOST_IPC" // stay in the host's IPC namespace
 
 	// runDeadline only keeps a broken layer from hanging the suite; no
-	// test asserts on time.
-	runDeadline = 60 * time.Second
+	// test asserts on time.  Every program a test runs gets it, and the
+	// builds of the setup get buildDeadline.
+	runDeadline   = 60 * time.Second
+	buildDeadline = 10 * time.Minute
+	// waitDelay is how long Wait still reads the output of a program that
+	// has exited, or been killed, while processes it left hold the pipes.
+	waitDelay = 5 * time.Second
 )
 
 // Set once by TestMain.
@@ -110,10 +117,8 @@ func setup(tmp string) error {
 		{"go", "build", "-o", vridBin, "./cmd/vrid"},
 	}
 	for _, args := range build {
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		if err := runBuild(root, args...); err != nil {
+			return err
 		}
 	}
 	// Detached chains outlive `vrid run --detach`: their supervisors come
@@ -149,10 +154,9 @@ func compilePrograms(srcDir, outDir string) error {
 		go func() {
 			defer wg.Done()
 			out := filepath.Join(outDir, strings.TrimSuffix(filepath.Base(src), ".c"))
-			cmd := exec.Command("gcc", "-O1", "-Wall", "-o", out, src, "-lpthread")
-			if msg, err := cmd.CombinedOutput(); err != nil {
+			if err := runBuild("", "gcc", "-O1", "-Wall", "-o", out, src, "-lpthread"); err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Sprintf("gcc %s: %v\n%s", src, err, msg))
+				errs = append(errs, err.Error())
 				mu.Unlock()
 			}
 		}()
@@ -162,6 +166,63 @@ func compilePrograms(srcDir, outDir string) error {
 		return fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
 	return nil
+}
+
+// runBuild runs one build step of the setup in dir, within buildDeadline.
+func runBuild(dir string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), buildDeadline)
+	defer cancel()
+	cmd := bounded(exec.CommandContext(ctx, args[0], args[1:]...))
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s did not finish within %v; its process group was killed\n%s",
+			strings.Join(args, " "), buildDeadline, out)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// bounded makes a command of exec.CommandContext end with what it
+// started: it leads a process group of its own, the end of its context
+// kills the whole group, and Wait stops reading output waitDelay after
+// the command exited or was killed, whoever still holds the pipes.
+// Processes that left the group, such as a chain's, are the caller's to
+// kill (killChainProcesses).
+func bounded(cmd *exec.Cmd) *exec.Cmd {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
+	cmd.WaitDelay = waitDelay
+	return cmd
+}
+
+// runProgram runs a program of a test, made by exec.CommandContext(ctx,
+// ...) and bounded, to the end and returns what it left.  A program that
+// outlives its context fails the test, by name.  kill, when not nil,
+// ends what the program started outside its process group, as soon as
+// the context ends.
+func runProgram(t *testing.T, ctx context.Context, cmd *exec.Cmd, name string, kill func()) result {
+	t.Helper()
+	if kill != nil {
+		stop := context.AfterFunc(ctx, kill)
+		defer stop()
+	}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if cmd.ProcessState == nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	res := result{Stdout: stdout.String(), Stderr: stderr.String(), Code: cmd.ProcessState.ExitCode()}
+	if ctx.Err() != nil {
+		t.Fatalf("%s did not finish within %v; its process group was killed\n%s", name, runDeadline, res)
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		t.Errorf("%s exited, but processes it left held its output %v longer", name, waitDelay)
+	}
+	return res
 }
 
 // needSetup skips or fails a test that cannot run here.
@@ -205,15 +266,25 @@ func (r result) String() string {
 }
 
 // vridCommand is bin/vrid with a private state directory and the default
-// configuration; args follow the global flags.
+// configuration, bounded by ctx; args follow the global flags.
 func vridCommand(ctx context.Context, stateDir string, args ...string) *exec.Cmd {
 	full := []string{"--state-dir", stateDir}
 	if !hasFlag(args, "--config") {
 		full = append(full, "--config", emptyConf)
 	}
-	cmd := exec.CommandContext(ctx, vridBin, append(full, args...)...)
+	cmd := bounded(exec.CommandContext(ctx, vridBin, append(full, args...)...))
 	cmd.Env = cleanEnv()
 	return cmd
+}
+
+// vridName names a vrid command line after the program it runs, if any:
+// "program pid_kill (vrid run --ids sequential -- /tmp/.../pid_kill)".
+func vridName(args []string) string {
+	line := "vrid " + strings.Join(args, " ")
+	if i := slices.Index(args, "--"); i >= 0 && i+1 < len(args) {
+		return fmt.Sprintf("program %s (%s)", filepath.Base(args[i+1]), line)
+	}
+	return line
 }
 
 func hasFlag(args []string, flag string) bool {
@@ -229,24 +300,14 @@ func hasFlag(args []string, flag string) bool {
 }
 
 // vrid runs bin/vrid to the end and returns what it left.  A command that
-// outlives runDeadline is killed with what it started.
+// outlives runDeadline is killed with its process group and the
+// processes of its chains, which lead groups of their own.
 func vrid(t *testing.T, stateDir string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), runDeadline)
 	defer cancel()
-	cmd := vridCommand(ctx, stateDir, args...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if cmd.ProcessState == nil {
-		t.Fatalf("vrid %s: %v", strings.Join(args, " "), err)
-	}
-	res := result{Stdout: stdout.String(), Stderr: stderr.String(), Code: cmd.ProcessState.ExitCode()}
-	if ctx.Err() != nil {
-		killChainProcesses(t, stateDir)
-		t.Fatalf("vrid %s did not finish within %v\n%s", strings.Join(args, " "), runDeadline, res)
-	}
-	return res
+	return runProgram(t, ctx, vridCommand(ctx, stateDir, args...), vridName(args),
+		func() { killChainProcesses(t, stateDir) })
 }
 
 // runChain runs `vrid run ARGS` (ARGS start with run's own flags) in a

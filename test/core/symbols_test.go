@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"bufio"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,12 +14,15 @@ import (
 // The library exports exactly the calls interposed.tsv lists.
 func TestExportedSymbols(t *testing.T) {
 	needSetup(t)
-	out, err := exec.Command("nm", "-D", "--defined-only", libPath).Output()
-	if err != nil {
-		t.Fatalf("nm -D --defined-only %s: %v", libPath, err)
+	ctx, cancel := context.WithTimeout(context.Background(), runDeadline)
+	defer cancel()
+	nm := bounded(exec.CommandContext(ctx, "nm", "-D", "--defined-only", libPath))
+	res := runProgram(t, ctx, nm, "nm -D --defined-only "+libPath, nil)
+	if res.Code != 0 {
+		t.Fatalf("nm -D --defined-only %s:\n%s", libPath, res)
 	}
 	var exported []string
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	sc := bufio.NewScanner(strings.NewReader(res.Stdout))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) < 3 {

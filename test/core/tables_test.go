@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"os"
@@ -113,17 +112,12 @@ func TestBrokenTables(t *testing.T) {
 			path := tc.tables(t, t.TempDir())
 			ctx, cancel := context.WithTimeout(context.Background(), runDeadline)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, program("broken_table"))
+			cmd := bounded(exec.CommandContext(ctx, program("broken_table")))
 			cmd.Env = append(cleanEnv(), "LD_PRELOAD="+libPath, "VRID_TABLE="+path)
 			if tc.aid != "" {
 				cmd.Env = append(cmd.Env, "VRID_AID="+tc.aid)
 			}
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Run(); cmd.ProcessState == nil {
-				t.Fatalf("run %s: %v", program("broken_table"), err)
-			}
-			res := result{Stdout: stdout.String(), Stderr: stderr.String(), Code: cmd.ProcessState.ExitCode()}
+			res := runProgram(t, ctx, cmd, "program broken_table", nil)
 			if res.Code != 0 {
 				t.Errorf("want exit status 0\n%s", res)
 			}

@@ -194,7 +194,7 @@ static const char *check_header(const struct vrid_header *h, uint64_t size, long
 	return NULL;
 }
 
-static struct vrid_header *map_table(const char *path, uint64_t *size)
+static struct vrid_header *map_table(const char *path, uint64_t *size, int *fd_out)
 {
 	struct stat st;
 	long fd;
@@ -216,11 +216,12 @@ static struct vrid_header *map_table(const char *path, uint64_t *size)
 	vrid.ino = st.st_ino;
 	mem = (void *)vrid_sys(SYS_mmap, 0, st.st_size, PROT_READ | PROT_WRITE,
 			       MAP_SHARED, fd, 0);
-	vrid_sys(SYS_close, fd, 0, 0, 0, 0, 0);
 	if ((unsigned long)mem > -4096ul) {
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot map tables %s", path);
+		vrid_sys(SYS_close, fd, 0, 0, 0, 0, 0);
 		return NULL;
 	}
+	*fd_out = (int)fd;
 	*size = st.st_size;
 	return mem;
 }
@@ -231,14 +232,19 @@ static enum vrid_state attach(void)
 	const char *why;
 	uint64_t size;
 	long aid;
+	int fd;
 
 	if (!path)
 		return VRID_OFF;
+	if (path[0] != '/') {
+		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "VRID_TABLE=%s is not an absolute path", path);
+		return VRID_BROKEN;
+	}
 	if (env_int("VRID_AID", &aid) < 0) {
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "VRID_TABLE is set but VRID_AID is not a number");
 		return VRID_BROKEN;
 	}
-	vrid.hdr = map_table(path, &size);
+	vrid.hdr = map_table(path, &size, &fd);
 	if (!vrid.hdr)
 		return VRID_BROKEN;
 	why = check_header(vrid.hdr, size, aid);
@@ -250,8 +256,11 @@ static enum vrid_state attach(void)
 	if (why) {
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "tables %s unusable: %s; "
 			 "translating calls fail with ENOTRECOVERABLE", path, why);
+		vrid_sys(SYS_close, fd, 0, 0, 0, 0, 0);
 		return VRID_BROKEN;
 	}
+	/* Opened at start, with the credentials and root the process began with. */
+	vrid_lock_adopt(fd);
 	return VRID_ON;
 }
 

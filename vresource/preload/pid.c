@@ -155,6 +155,7 @@ void vrid_pid_child(void)
 {
 	pid_t sys = (pid_t)vrid_sys0(SYS_getpid);
 
+	vrid_lock_after_fork();
 	__atomic_store_n(&pid_cache, cache_of(sys, bind_self_or_die(sys)), __ATOMIC_RELAXED);
 	tid_cache = 0;
 }

@@ -3,12 +3,9 @@
  *
  * Lookups are lock-free: one atomic load per probed slot, and a look at
  * the index's rebuild count when they miss.  Writers (bind, remove) take
- * the file's writer lock, an OFD lock on its first byte, with every
- * signal blocked so that a handler in the same thread never waits on its
- * own lock.
+ * the writer lock (lock.c) and mark the table they change in the header,
+ * so that the next writer repairs it if they die halfway.
  */
-#include <fcntl.h>
-#include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
 
@@ -70,13 +67,21 @@ static int find(const struct vrid_index *idx, const uint64_t *index, int32_t key
 
 	if (unlikely(k == 0))
 		return -ENOENT;
-	for (;;) {
+	for (unsigned spins = 1;; spins++) {
 		uint32_t seq = __atomic_load_n(&idx->desc->rebuilds, __ATOMIC_ACQUIRE);
 
 		if (probe(idx, index, k, val) == 0)
 			return 0;
-		if (!(seq & 1) && __atomic_load_n(&idx->desc->rebuilds, __ATOMIC_ACQUIRE) == seq)
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (!(seq & 1) && __atomic_load_n(&idx->desc->rebuilds, __ATOMIC_RELAXED) == seq)
 			return -ENOENT;
+		/* A rebuild this long is one whose writer died: the lock repairs it. */
+		if (spins % 1024 == 0) {
+			sigset_t saved;
+
+			if (vrid_lock(&saved) == 0)
+				vrid_unlock(&saved);
+		}
 		vrid_sys0(SYS_sched_yield);
 	}
 }
@@ -89,88 +94,6 @@ int vrid_virt_to_sys(enum vrid_type type, int32_t virt, int32_t *sys)
 int vrid_sys_to_virt(enum vrid_type type, int32_t sys, int32_t *virt)
 {
 	return find(&vrid.idx[type], vrid.idx[type].by_sys, sys, virt);
-}
-
-/* ---- the writer lock ---------------------------------------------------- */
-
-/*
- * Each thread locks through its own open file description, so that the
- * OFD lock excludes threads as well as processes.  The fd is checked
- * before each use: the program may have closed it, or a child of fork
- * may have inherited its parent's.
- */
-static __thread int lock_fd __attribute__((tls_model("initial-exec"))) = -1;
-static __thread pid_t lock_fd_pid __attribute__((tls_model("initial-exec")));
-static pthread_key_t lock_fd_key;
-static pthread_once_t lock_fd_once = PTHREAD_ONCE_INIT;
-
-static void close_lock_fd(void *fd_plus_one)
-{
-	vrid_sys(SYS_close, (long)fd_plus_one - 1, 0, 0, 0, 0, 0);
-}
-
-static void make_lock_fd_key(void)
-{
-	pthread_key_create(&lock_fd_key, close_lock_fd);
-}
-
-static int is_table_fd(int fd)
-{
-	struct stat st;
-
-	return vrid_sys2(SYS_fstat, fd, &st) == 0 && st.st_dev == vrid.dev && st.st_ino == vrid.ino;
-}
-
-static int lock_fd_get(void)
-{
-	pid_t me = (pid_t)vrid_sys0(SYS_getpid);
-	long fd;
-
-	if (lock_fd >= 0 && !is_table_fd(lock_fd))
-		lock_fd = -1;	/* closed under us; the number is not ours any more */
-	if (lock_fd >= 0 && lock_fd_pid != me) {
-		vrid_sys(SYS_close, lock_fd, 0, 0, 0, 0, 0);	/* the parent's description */
-		lock_fd = -1;
-	}
-	if (lock_fd >= 0)
-		return lock_fd;
-	fd = vrid_sys(SYS_openat, AT_FDCWD, (long)vrid.path, O_RDWR | O_CLOEXEC, 0, 0, 0);
-	if (fd < 0)
-		return (int)fd;
-	lock_fd = (int)fd;
-	lock_fd_pid = me;
-	pthread_once(&lock_fd_once, make_lock_fd_key);
-	pthread_setspecific(lock_fd_key, (void *)(fd + 1));
-	return lock_fd;
-}
-
-static int ofd_lock(int fd, short type)
-{
-	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
-
-	return (int)vrid_sys3(SYS_fcntl, fd, F_OFD_SETLKW, &fl);
-}
-
-int vrid_lock(sigset_t *saved)
-{
-	sigset_t all;
-	int fd, err;
-
-	sigfillset(&all);
-	vrid_sys(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, (long)saved, _NSIG / 8, 0, 0);
-	fd = lock_fd_get();
-	err = fd < 0 ? fd : ofd_lock(fd, F_WRLCK);
-	if (err < 0) {
-		vrid_sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)saved, 0, _NSIG / 8, 0, 0);
-		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot lock %s: errno %d", vrid.path, -err);
-	}
-	return err;
-}
-
-void vrid_unlock(const sigset_t *saved)
-{
-	ofd_lock(lock_fd, F_UNLCK);
-	vrid_sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)saved, 0, _NSIG / 8, 0, 0);
 }
 
 /* ---- writers ---------------------------------------------------------- */
@@ -259,12 +182,127 @@ static void rebuild_index(struct vrid_index *idx, uint64_t *index, uint32_t *tom
 	*tombs = 0;
 }
 
+/* Readers that miss while the count is odd, or changed, probe again. */
+static void begin_rebuild(struct vrid_index *idx)
+{
+	if (!(idx->desc->rebuilds & 1))
+		__atomic_add_fetch(&idx->desc->rebuilds, 1, __ATOMIC_RELAXED);
+	/* The odd count is seen before any slot this rebuild empties. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void end_rebuild(struct vrid_index *idx)
+{
+	__atomic_add_fetch(&idx->desc->rebuilds, 1, __ATOMIC_RELEASE);
+}
+
 static void rebuild_locked(struct vrid_index *idx)
 {
-	__atomic_add_fetch(&idx->desc->rebuilds, 1, __ATOMIC_ACQ_REL);
+	begin_rebuild(idx);
 	rebuild_index(idx, idx->by_virt, &idx->desc->tombs_by_virt);
 	rebuild_index(idx, idx->by_sys, &idx->desc->tombs_by_sys);
-	__atomic_add_fetch(&idx->desc->rebuilds, 1, __ATOMIC_ACQ_REL);
+	end_rebuild(idx);
+}
+
+/* Puts back into to every pair from that it lacks. */
+static void fill_from(struct vrid_index *idx, uint64_t *to, const uint64_t *from, uint32_t *tombs)
+{
+	for (uint32_t i = 0; i <= idx->mask; i++) {
+		uint64_t s = from[i];
+		int32_t key_of_to = (int32_t)(uint32_t)s, unused;
+
+		if (s == 0 || s == VRID_SLOT_TOMB)
+			continue;
+		if (probe(idx, to, enc(key_of_to), &unused) == -ENOENT)
+			put(idx, to, tombs, enc(key_of_to), (int32_t)((uint32_t)(s >> 32) ^ VRID_KEY_BIAS));
+	}
+}
+
+static uint32_t count_entries(const struct vrid_index *idx, const uint64_t *index)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i <= idx->mask; i++)
+		n += index[i] != 0 && index[i] != VRID_SLOT_TOMB;
+	return n;
+}
+
+/* Whether every entry is the first its own probe finds: no hole, no twin. */
+static int index_sound(const struct vrid_index *idx, const uint64_t *index)
+{
+	for (uint32_t i = 0; i <= idx->mask; i++) {
+		uint64_t s = index[i];
+		uint32_t j;
+
+		if (s == 0 || s == VRID_SLOT_TOMB)
+			continue;
+		for (j = home(idx, (uint32_t)(s >> 32)); j != i; j = (j + 1) & idx->mask)
+			if (index[j] == 0 || (uint32_t)(index[j] >> 32) == (uint32_t)(s >> 32))
+				return 0;
+	}
+	return 1;
+}
+
+static void clear_index(struct vrid_index *idx, uint64_t *index, uint32_t *tombs)
+{
+	for (uint32_t i = 0; i <= idx->mask; i++)
+		__atomic_store_n(&index[i], 0, __ATOMIC_RELAXED);
+	*tombs = 0;
+}
+
+/*
+ * A writer died inside a write (only SIGKILL can stop one there).  An
+ * insert or removal cut short leaves one pair in one index only; a
+ * rebuild cut short leaves one index unsound but the other whole.  So an
+ * unsound index is emptied, both are rebuilt, and each is filled from the
+ * other.
+ */
+static void repair_type_locked(enum vrid_type type)
+{
+	struct vrid_index *idx = &vrid.idx[type];
+	struct vrid_table_desc *d = idx->desc;
+
+	vrid_log(VRID_LOG_WARN, LOG_PREFIX "repairing the %s table after a writer died in a write",
+		 type_ops[type]->name);
+	begin_rebuild(idx);
+	if (!index_sound(idx, idx->by_virt))
+		clear_index(idx, idx->by_virt, &d->tombs_by_virt);
+	else if (!index_sound(idx, idx->by_sys))
+		clear_index(idx, idx->by_sys, &d->tombs_by_sys);
+	rebuild_index(idx, idx->by_virt, &d->tombs_by_virt);
+	rebuild_index(idx, idx->by_sys, &d->tombs_by_sys);
+	fill_from(idx, idx->by_virt, idx->by_sys, &d->tombs_by_virt);
+	fill_from(idx, idx->by_sys, idx->by_virt, &d->tombs_by_sys);
+	d->live = count_entries(idx, idx->by_virt);
+	end_rebuild(idx);
+}
+
+void vrid_repair_locked(void)
+{
+	uint32_t dirty = vrid.hdr->dirty;
+
+	if (unlikely(dirty != 0)) {
+		if (dirty <= VRID_NTYPES)
+			repair_type_locked((enum vrid_type)(dirty - 1));
+		vrid.hdr->dirty = 0;
+	}
+	/* An odd count with no mark: a rebuild no reader should wait on. */
+	for (int t = 0; t < VRID_NTYPES; t++)
+		if (unlikely(vrid.idx[t].desc->rebuilds & 1))
+			repair_type_locked((enum vrid_type)t);
+}
+
+/* Marks the table a locked write changes, until the write is whole. */
+static void begin_write(enum vrid_type type)
+{
+	__atomic_store_n(&vrid.hdr->dirty, (uint32_t)type + 1, __ATOMIC_RELAXED);
+	/* The mark lands before any change it covers. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void end_write(void)
+{
+	__atomic_store_n(&vrid.hdr->dirty, 0, __ATOMIC_RELEASE);
 }
 
 /* Drops the entries whose system object is gone; returns how many. */
@@ -302,7 +340,7 @@ static int room_locked(enum vrid_type type)
 
 	if (d->live >= FULL(idx))
 		collect_locked(type);
-	if (d->live + max_u32(d->tombs_by_virt, d->tombs_by_sys) >= FULL(idx))
+	if (d->live < FULL(idx) && d->live + max_u32(d->tombs_by_virt, d->tombs_by_sys) >= FULL(idx))
 		rebuild_locked(idx);
 	if (d->live < FULL(idx))
 		return 0;
@@ -355,6 +393,7 @@ int vrid_bind(enum vrid_type type, int32_t sys, int32_t *virt)
 		return -EINVAL;
 	if ((err = vrid_lock(&saved)) < 0)
 		return err;
+	begin_write(type);
 	err = probe(idx, idx->by_sys, enc(sys), virt);
 	if (err == -ENOENT && (err = room_locked(type)) == 0) {
 		if (!(vrid.hdr->flags & VRID_FLAG_SEQUENTIAL) &&
@@ -366,6 +405,7 @@ int vrid_bind(enum vrid_type type, int32_t sys, int32_t *virt)
 		if (err == 0)
 			insert_locked(idx, *virt, sys);
 	}
+	end_write();
 	vrid_unlock(&saved);
 	return err;
 }
@@ -400,6 +440,7 @@ int vrid_bind_key(int32_t vkey, uint32_t attempt, int32_t *skey, int *created)
 		return -EINVAL;
 	if ((err = vrid_lock(&saved)) < 0)
 		return err;
+	begin_write(VRID_IPCKEY);
 	err = probe(idx, idx->by_virt, enc(vkey), skey);
 	if (err == -ENOENT && (err = room_locked(VRID_IPCKEY)) == 0) {
 		do
@@ -409,6 +450,7 @@ int vrid_bind_key(int32_t vkey, uint32_t attempt, int32_t *skey, int *created)
 		insert_locked(idx, vkey, *skey);
 		*created = 1;
 	}
+	end_write();
 	vrid_unlock(&saved);
 	return err;
 }
@@ -424,6 +466,7 @@ static int remove_by(enum vrid_type type, int32_t id, int by_sys)
 		return -ENOENT;
 	if ((err = vrid_lock(&saved)) < 0)
 		return err;
+	begin_write(type);
 	err = probe(idx, by_sys ? idx->by_sys : idx->by_virt, enc(id), &other);
 	if (err == 0) {
 		if (by_sys)
@@ -431,6 +474,7 @@ static int remove_by(enum vrid_type type, int32_t id, int by_sys)
 		else
 			remove_locked(idx, id, other);
 	}
+	end_write();
 	vrid_unlock(&saved);
 	return err;
 }
@@ -450,21 +494,24 @@ uint32_t vrid_live(enum vrid_type type)
 	return __atomic_load_n(&vrid.idx[type].desc->live, __ATOMIC_RELAXED);
 }
 
-int vrid_each(enum vrid_type type, int (*fn)(int32_t virt, int32_t sys, void *arg),
-	      void *arg)
+/*
+ * Under the lock: no rebuild moves an entry past the walk, and callers
+ * such as kill(-1) reach every process once.
+ */
+int vrid_each(enum vrid_type type, int (*fn)(int32_t virt, int32_t sys, void *arg), void *arg)
 {
 	const struct vrid_index *idx = &vrid.idx[type];
+	sigset_t saved;
+	int ret = 0;
 
-	for (uint32_t i = 0; i <= idx->mask; i++) {
-		uint64_t s = __atomic_load_n(&idx->by_virt[i], __ATOMIC_ACQUIRE);
-		int ret;
+	if (vrid_lock(&saved) < 0)
+		return 0;
+	for (uint32_t i = 0; i <= idx->mask && ret == 0; i++) {
+		uint64_t s = idx->by_virt[i];
 
-		if (s == 0 || s == VRID_SLOT_TOMB)
-			continue;
-		ret = fn((int32_t)((uint32_t)(s >> 32) ^ VRID_KEY_BIAS),
-			 (int32_t)(uint32_t)s, arg);
-		if (ret)
-			return ret;
+		if (s != 0 && s != VRID_SLOT_TOMB)
+			ret = fn((int32_t)((uint32_t)(s >> 32) ^ VRID_KEY_BIAS), (int32_t)(uint32_t)s, arg);
 	}
-	return 0;
+	vrid_unlock(&saved);
+	return ret;
 }

@@ -193,6 +193,11 @@ VRID_HIDDEN int vrid_each(enum vrid_type type,
 /* The writer lock, with every signal blocked; 0 or a negative errno. */
 VRID_HIDDEN int vrid_lock(sigset_t *saved);
 VRID_HIDDEN void vrid_unlock(const sigset_t *saved);
+/* The table's fd from attach becomes this process's lock description. */
+VRID_HIDDEN void vrid_lock_adopt(int fd);
+VRID_HIDDEN void vrid_lock_after_fork(void);
+/* Under the lock: mends what a writer that died mid-write left. */
+VRID_HIDDEN void vrid_repair_locked(void);
 
 /*
  * Per resource type: how to tell whether a system id still names a live

@@ -18,10 +18,12 @@
  *
  * Writers exclude each other with an open-file-description write lock
  * (F_OFD_SETLKW) on the file's first byte: the kernel drops it when its
- * holder dies, and it works across pid namespaces.  Each writing thread
- * holds its own description.  When removed slots and live entries reach
+ * holder dies, and it works across pid namespaces.  Each process locks
+ * through a description of its own; its threads take turns on it.  When removed slots and live entries reach
  * 3/4 of an index, the writer rebuilds it in place; `rebuilds` is odd
  * meanwhile, and a reader that misses while it is odd or changed retries.
+ * A writer marks the table it changes in `dirty`; one that finds a mark
+ * when it takes the lock knows a writer died mid-write, and repairs it.
  */
 #ifndef VRID_ABI_H
 #define VRID_ABI_H
@@ -29,7 +31,7 @@
 #include <stdint.h>
 
 #define VRID_MAGIC		0x44495256u	/* "VRID" little-endian */
-#define VRID_VERSION		1
+#define VRID_VERSION		2
 #define VRID_HEADER_SIZE	4096
 #define VRID_NAME_MAX		64
 
@@ -72,7 +74,7 @@ struct vrid_header {
 	uint32_t flags;
 	uint64_t aid;
 	uint64_t file_size;
-	uint32_t spare;		/* zero */
+	uint32_t dirty;		/* type + 1 of a write in progress, or 0 */
 	uint32_t shm_doomed;	/* shm ids removed while still attached */
 	uint32_t reserved[6];
 	char name[VRID_NAME_MAX];	/* NUL-terminated chain name */

@@ -4,6 +4,10 @@
  * for the AID VRID_AID before main() runs.  main() prints the state it
  * reached ("off", "on" or "broken"); the layer's log lines, which say
  * why, go to stderr.  Go and C must refuse the same files.
+ *
+ * lock.c and table.c are linked too: attach hands the fd it mapped the
+ * file with to the writer lock, and main() of an attached process takes
+ * that lock once and lets it go, answering "on" only if it could.
  */
 #include <stdarg.h>
 
@@ -28,11 +32,32 @@ void vrid_env_capture(void)
 {
 }
 
+/* table.c's types; this process never writes, so never asks one. */
+static int alive(int32_t sys)
+{
+	(void)sys;
+	return 1;
+}
+
+const struct vrid_type_ops pid_type_ops = { VRID_PID, "pid", alive };
+const struct vrid_type_ops sem_type_ops = { VRID_SEM, "sem", alive };
+const struct vrid_type_ops shm_type_ops = { VRID_SHM, "shm", alive };
+const struct vrid_type_ops msg_type_ops = { VRID_MSG, "msg", alive };
+const struct vrid_type_ops ipckey_type_ops = { VRID_IPCKEY, "ipckey", alive };
+
 int main(void)
 {
 	static const char *const states[] = { "off", "on", "broken" };
+	sigset_t saved;
+	int err;
 
-	vrid_on();
+	if (vrid_on()) {
+		if ((err = vrid_lock(&saved)) < 0) {
+			printf("on, but the writer lock fails: errno %d\n", -err);
+			return 0;
+		}
+		vrid_unlock(&saved);
+	}
 	puts(states[vrid.state]);
 	return 0;
 }

@@ -1,8 +1,8 @@
 /*
  * A process of a chain reduced to its tables, for interop_test.go: the
- * real table.c with just enough around it.  It maps the file VRID_TABLE
- * names, then runs the commands on stdin, one a line, and prints one
- * result line each:
+ * real table.c and lock.c with just enough around them.  It maps the file
+ * VRID_TABLE names, then runs the commands on stdin, one a line, and
+ * prints one result line each:
  *
  *   bind TYPE SYS          VIRT, or "full", or "invalid"
  *   lookup TYPE VIRT       SYS, or "absent"
@@ -16,12 +16,16 @@
  *   derive AID VKEY N      derive_key for any AID and attempt N
  *   lock                   "locked" once it holds the writer lock
  *   unlock                 "unlocked" once it has let it go
+ *   die-inserting TYPE VIRT SYS
+ *   die-removing TYPE SYS
+ *   die-rebuilding TYPE    no answer: a writer killed inside a write
  *
  * Between lock and unlock only commands that don't write may run.  Any
  * other failure prints "error ERRNO".  TYPE is the number of enum
- * vrid_type.  table.c is included, not linked, so that derive_key, which
- * is static, can be called.  The rest of the layer stays out: it
- * interposes libc and grows with every feature.
+ * vrid_type.  table.c is included, not linked, so that derive_key and
+ * the steps of a write, which are static, can be called; lock.c is
+ * linked.  The rest of the layer stays out: it interposes libc and grows
+ * with every feature.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -77,6 +81,37 @@ static int print_entry(int32_t virt, int32_t sys, void *arg)
 	(void)arg;
 	printf("%d %d\n", virt, sys);
 	return 0;
+}
+
+/*
+ * A writer that SIGKILL stops inside a write, with the lock held and the
+ * table marked: halfway through insert_locked (VIRT -> SYS is in by_virt
+ * only), remove_locked (SYS's entry is gone from by_sys only), or
+ * rebuild_locked (by_virt is rebuilt, by_sys not yet).  The Go driver
+ * stops at the same steps, so that both leave the same bytes.
+ */
+static void die_writing(const char *cmd, enum vrid_type type, int32_t a, int32_t b)
+{
+	struct vrid_index *idx = &vrid.idx[type];
+	sigset_t saved;
+	int32_t virt;
+	int err;
+
+	if ((err = vrid_lock(&saved)) < 0) {
+		printf("error %d\n", -err);
+		return;
+	}
+	begin_write(type);
+	if (strcmp(cmd, "die-inserting") == 0) {
+		put(idx, idx->by_virt, &idx->desc->tombs_by_virt, enc(a), b);
+	} else if (strcmp(cmd, "die-removing") == 0) {
+		if (probe(idx, idx->by_sys, enc(a), &virt) == 0)
+			del(idx, idx->by_sys, &idx->desc->tombs_by_sys, a);
+	} else {
+		begin_rebuild(idx);
+		rebuild_index(idx, idx->by_virt, &idx->desc->tombs_by_virt);
+	}
+	kill(getpid(), SIGKILL);
 }
 
 /* The answer to a failed write: what the Go driver says for its error. */
@@ -144,14 +179,16 @@ static void run(const char *cmd, long a, long b, long c)
 	} else if (strcmp(cmd, "unlock") == 0) {
 		vrid_unlock(&lock_saved);
 		puts("unlocked");
+	} else if (strncmp(cmd, "die-", 4) == 0) {
+		die_writing(cmd, type, (int32_t)b, (int32_t)c);
 	} else {
 		printf("unknown command %s\n", cmd);
 	}
 }
 
 /*
- * Maps the tables and names the file for the writer lock as layer.c does,
- * trusting the Go side's checks.
+ * Maps the tables, names the file for the writer lock and hands it the
+ * open fd as layer.c does, trusting the Go side's checks.
  */
 static int attach(const char *path)
 {
@@ -164,9 +201,9 @@ static int attach(const char *path)
 	vrid.dev = st.st_dev;
 	vrid.ino = st.st_ino;
 	vrid.hdr = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
 	if (vrid.hdr == MAP_FAILED || vrid.hdr->magic != VRID_MAGIC)
 		return -1;
+	vrid_lock_adopt(fd);
 	for (int t = 0; t < VRID_NTYPES; t++) {
 		struct vrid_table_desc *d = &vrid.hdr->tables[t];
 		struct vrid_index *idx = &vrid.idx[t];

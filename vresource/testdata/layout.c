@@ -22,7 +22,7 @@ int main(void)
 	FIELD(struct vrid_header, "header", flags);
 	FIELD(struct vrid_header, "header", aid);
 	FIELD(struct vrid_header, "header", file_size);
-	FIELD(struct vrid_header, "header", spare);
+	FIELD(struct vrid_header, "header", dirty);
 	FIELD(struct vrid_header, "header", shm_doomed);
 	FIELD(struct vrid_header, "header", reserved);
 	FIELD(struct vrid_header, "header", name);
