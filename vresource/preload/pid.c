@@ -222,7 +222,9 @@ VRID_EXPORT int kill(pid_t vpid, int sig)
 	if (vpid == -1)
 		return kill_chain(sig);
 	err = kill_target_in(vpid, &spid);
-	return err < 0 ? vrid_fail(err) : real.kill(spid, sig);
+	if (err == 0)
+		err = (int)vrid_sys2(SYS_kill, spid, sig);	/* libc's kill is this call, and no cancellation point */
+	return err < 0 ? vrid_fail(err) : 0;
 }
 
 VRID_EXPORT int killpg(pid_t vpgrp, int sig)

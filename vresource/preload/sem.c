@@ -133,6 +133,12 @@ VRID_EXPORT int semctl(int vid, int semnum, int cmd, ...)
 	case GETPID:
 		ret = real.semctl(sid, semnum, cmd);
 		return ret <= 0 ? ret : vrid_pid_out(ret);
+	case GETVAL:
+	case GETNCNT:
+	case GETZCNT:
+		/* No structure to convert: the system call is libc's whole work. */
+		ret = (int)vrid_sys(SYS_semctl, sid, semnum, cmd, 0, 0, 0);
+		return ret < 0 ? vrid_fail(ret) : ret;
 	default:
 		return real.semctl(sid, semnum, cmd, arg);
 	}
