@@ -25,6 +25,7 @@ var goldenPrograms = []struct {
 	{name: "pid_exec"},
 	{name: "pid_spawn_system"},
 	{name: "pid_clone"},
+	{name: "pid_setuid_fork"},
 	{name: "orphans"},
 	{name: "sem"},
 	{name: "shm"},

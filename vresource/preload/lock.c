@@ -32,10 +32,22 @@ static int is_table_fd(int fd)
 	return vrid_sys2(SYS_fstat, fd, &st) == 0 && st.st_dev == vrid.dev && st.st_ino == vrid.ino;
 }
 
+static int open_table(void)
+{
+	long fd = vrid_sys(SYS_openat, AT_FDCWD, (long)vrid.path, O_RDWR | O_CLOEXEC, 0, 0, 0);
+
+	if (fd >= 0 && !is_table_fd((int)fd)) {
+		vrid_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+		return -ESTALE;	/* the path names another file now */
+	}
+	return (int)fd;
+}
+
 /*
  * In a new child only the forking thread exists, so no other holds the
- * word; and the inherited fd shares the parent's lock, which the child
- * must not keep alive should the parent die holding it.
+ * word.  The inherited fd shares the parent's lock, which the child must
+ * not keep alive should the parent die holding it: the child opens its
+ * own now, while it still has its parent's rights and root.
  */
 void vrid_lock_after_fork(void)
 {
@@ -43,6 +55,10 @@ void vrid_lock_after_fork(void)
 	if (lock_fd >= 0 && is_table_fd(lock_fd))
 		vrid_sys(SYS_close, lock_fd, 0, 0, 0, 0, 0);
 	lock_fd = -1;
+	if ((lock_fd = open_table()) >= 0)
+		lock_fd_pid = (pid_t)vrid_sys0(SYS_getpid);
+	else
+		lock_fd = -1;
 }
 
 /*
@@ -62,13 +78,9 @@ static int lock_fd_get(void)
 	}
 	if (lock_fd >= 0)
 		return lock_fd;
-	fd = vrid_sys(SYS_openat, AT_FDCWD, (long)vrid.path, O_RDWR | O_CLOEXEC, 0, 0, 0);
+	fd = open_table();
 	if (fd < 0)
 		return (int)fd;
-	if (!is_table_fd((int)fd)) {
-		vrid_sys(SYS_close, fd, 0, 0, 0, 0, 0);
-		return -ESTALE;	/* the path names another file now */
-	}
 	vrid_lock_adopt((int)fd);
 	return lock_fd;
 }
