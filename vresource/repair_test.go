@@ -233,6 +233,33 @@ func dieInProcess(t *testing.T, tb *Tables, rt ResourceType, steps func(ix *inde
 	tb.unlockWriter()
 }
 
+// mendBothSides lets a C writer and a Go writer each bind sem 777 in a
+// copy of the table file mess, wants the same answers and bytes from
+// both, and opens the copy Go mended.
+func mendBothSides(t *testing.T, driver, dir, mess string) *Tables {
+	t.Helper()
+	var files, answers []string
+	script := fmt.Sprintf("bind %d 777\n", Sem)
+	for _, side := range []string{"c", "go"} {
+		path := filepath.Join(dir, side+"-mends")
+		copyFile(t, mess, path)
+		answers = append(answers, mendIn(t, side, driver, path, script))
+		data, _ := os.ReadFile(path)
+		files = append(files, string(data))
+	}
+	if answers[0] != answers[1] {
+		t.Errorf("answers differ:\n%s", lineDiff(answers[0], answers[1]))
+	}
+	if files[0] != files[1] {
+		t.Errorf("files differ:\n%s", lineDiff(hexdump([]byte(files[0])), hexdump([]byte(files[1]))))
+	}
+	tb, err := OpenTables(filepath.Join(dir, "go-mends"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
 // TestRepairDeadRebind kills Rebind, which table.c lacks, after each of
 // its steps, and wants a C writer and a Go writer to repair the table to
 // the same bytes: the old pair before by_virt is rewritten, the new one
@@ -265,25 +292,7 @@ func TestRepairDeadRebind(t *testing.T) {
 			dieInProcess(t, tb, Sem, tt.steps)
 			tb.Close()
 
-			var files, answers []string
-			script := fmt.Sprintf("bind %d 777\n", Sem)
-			for _, side := range []string{"c", "go"} {
-				path := filepath.Join(dir, side+"-mends")
-				copyFile(t, mess, path)
-				answers = append(answers, mendIn(t, side, driver, path, script))
-				data, _ := os.ReadFile(path)
-				files = append(files, string(data))
-			}
-			if answers[0] != answers[1] {
-				t.Errorf("answers differ:\n%s", lineDiff(answers[0], answers[1]))
-			}
-			if files[0] != files[1] {
-				t.Errorf("files differ:\n%s", lineDiff(hexdump([]byte(files[0])), hexdump([]byte(files[1]))))
-			}
-			tb, err = OpenTables(filepath.Join(dir, "go-mends"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			tb = mendBothSides(t, driver, dir, mess)
 			defer tb.Close()
 			want := slices.DeleteFunc(slices.Clone(baseEntries), func(e Entry) bool { return e.Virt == virt })
 			checkWhole(t, tb, Sem, withEntries(want, Entry{Sem, virt, tt.sys}, Entry{Sem, 777, 777}))
@@ -374,25 +383,7 @@ func TestRepairDeadInsideRebuild(t *testing.T) {
 			})
 			tb.Close()
 
-			var files, answers []string
-			script := fmt.Sprintf("bind %d 777\n", Sem)
-			for _, side := range []string{"c", "go"} {
-				path := filepath.Join(dir, side+"-mends")
-				copyFile(t, mess, path)
-				answers = append(answers, mendIn(t, side, driver, path, script))
-				data, _ := os.ReadFile(path)
-				files = append(files, string(data))
-			}
-			if answers[0] != answers[1] {
-				t.Errorf("answers differ:\n%s", lineDiff(answers[0], answers[1]))
-			}
-			if files[0] != files[1] {
-				t.Errorf("files differ:\n%s", lineDiff(hexdump([]byte(files[0])), hexdump([]byte(files[1]))))
-			}
-			tb, err = OpenTables(filepath.Join(dir, "go-mends"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			tb = mendBothSides(t, driver, dir, mess)
 			defer tb.Close()
 			checkWhole(t, tb, Sem, withEntries(baseEntries, Entry{Sem, 777, 777}))
 		})

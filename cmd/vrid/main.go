@@ -9,7 +9,9 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vrid/vrid/chain"
 	"github.com/vrid/vrid/config"
+	"github.com/vrid/vrid/vresource"
 )
 
 func main() {
@@ -54,4 +56,13 @@ func setup(c *cli.Context) (*config.Config, *logrus.Logger, error) {
 	}
 	log.SetLevel(level)
 	return &cfg, log, nil
+}
+
+// openRegistry is setup for the verbs that only read the registry.
+func openRegistry(c *cli.Context) (vresource.Registry, error) {
+	cfg, _, err := setup(c)
+	if err != nil {
+		return nil, err
+	}
+	return chain.OpenRegistry(cfg)
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vrid/vrid/chain"
 	"github.com/vrid/vrid/vresource"
 )
 
@@ -37,11 +36,7 @@ type psProcess struct {
 }
 
 func psAction(c *cli.Context) error {
-	cfg, _, err := setup(c)
-	if err != nil {
-		return err
-	}
-	reg, err := chain.OpenRegistry(cfg)
+	reg, err := openRegistry(c)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vrid/vrid/chain"
 	"github.com/vrid/vrid/vresource"
 )
 
@@ -41,11 +40,7 @@ func tablesAction(c *cli.Context) error {
 	if len(args) != 1 {
 		return errors.New("give one chain: vrid tables NAME|AID [--json] (see vrid ps)")
 	}
-	cfg, _, err := setup(c)
-	if err != nil {
-		return err
-	}
-	reg, err := chain.OpenRegistry(cfg)
+	reg, err := openRegistry(c)
 	if err != nil {
 		return err
 	}
