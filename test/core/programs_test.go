@@ -26,6 +26,7 @@ var goldenPrograms = []struct {
 	{name: "pid_spawn_system"},
 	{name: "pid_clone"},
 	{name: "pid_setuid_fork"},
+	{name: "pid_threads_fork"},
 	{name: "orphans"},
 	{name: "sem"},
 	{name: "shm"},
