@@ -429,3 +429,43 @@ func ownerPid(t *testing.T, stateDir string) int {
 	}
 	return reg.Chains[0].Owner.Pid
 }
+
+// TestLibcChildrenForgotten runs a chain whose root starts and reaps
+// children through system() and popen()/pclose(), and wants its pid table
+// to hold the root alone afterwards: reaped children leave it.
+func TestLibcChildrenForgotten(t *testing.T) {
+	needSetup(t)
+	stateDir := t.TempDir()
+	t.Cleanup(func() { killChainProcesses(t, stateDir) })
+	res := vrid(t, stateDir, "run", "--detach", "--name", "libc", "--ids", "sequential", "--", program("libc_children"))
+	if res.Code != 0 {
+		t.Fatalf("vrid run --detach:\n%s", res)
+	}
+	supervisor := ownerPid(t, stateDir)
+	t.Cleanup(func() {
+		if unix.Kill(supervisor, 0) == nil {
+			_ = unix.Kill(supervisor, unix.SIGKILL)
+			reapIfOurs(supervisor)
+		}
+	})
+	logFile := filepath.Join(stateDir, "logs", strings.TrimSpace(res.Stdout)+".log")
+	var out string
+	poll(t, "the chain's root says ready", func() bool {
+		data, _ := os.ReadFile(logFile)
+		out = string(data)
+		return strings.Contains(out, "ready=1")
+	})
+	want := "system.status=3\npopen.pid=1002\npclose.status=0\npclose.w.status=4\nready=1\n"
+	if out != want {
+		t.Errorf("the program printed:\n%s\nwant:\n%s", out, want)
+	}
+	var pids []int32
+	for _, e := range tablesJSON(t, stateDir, "libc").Entries {
+		if e.Type == "pid" {
+			pids = append(pids, e.Virt)
+		}
+	}
+	if len(pids) != 1 || pids[0] != 1000 {
+		t.Errorf("virtual pids in the table %v: want the root, 1000, alone", pids)
+	}
+}

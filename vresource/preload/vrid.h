@@ -131,6 +131,9 @@ struct vrid_real {
 	int (*execvpe)(const char *, char *const[], char *const[]);
 	int (*execveat)(int, const char *, char *const[], char *const[], int);
 	int (*fexecve)(int, char *const[], char *const[]);
+	int (*system)(const char *);
+	FILE *(*popen)(const char *, const char *);
+	int (*pclose)(FILE *);
 	long (*syscall)(long, ...);
 	/* signals */
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
