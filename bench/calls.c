@@ -1,13 +1,19 @@
 /*
- * ns per call of the interposed calls that sit on hot paths.  Run it
- * natively and under vrid, side by side: bench/calls.sh does.
- * Output: one "name ns" line per call.
+ * ns per call of the interposed calls on hot paths, native against under
+ * vrid, side by side in one process: run under `vrid run`, each call goes
+ * once through the layer (the symbol as linked) and once straight to libc
+ * (the same symbol looked up in libc.so.6 itself), in alternating blocks.
+ * The IPC objects of the native side are made natively, so each side
+ * names its own with the ids it knows.  Run without vrid, both sides are
+ * libc: a check that the method is fair.
+ *
+ * Output: "name native_ns vrid_ns" per call, each the fastest block.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -15,13 +21,34 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_ns(void)
-{
-	struct timespec ts;
+/* One side's functions and the objects it made. */
+struct side {
+	pid_t (*getpid)(void);
+	pid_t (*gettid)(void);
+	int (*kill)(pid_t, int);
+	pid_t (*fork)(void);
+	pid_t (*waitpid)(pid_t, int *, int);
+	int (*semget)(key_t, int, int);
+	int (*semop)(int, struct sembuf *, size_t);
+	int (*semctl)(int, int, int, ...);
+	int (*shmget)(key_t, size_t, int);
+	void *(*shmat)(int, const void *, int);
+	int (*shmdt)(const void *);
+	int (*shmctl)(int, int, struct shmid_ds *);
+	int (*msgget)(key_t, int);
+	int (*msgsnd)(int, const void *, size_t, int);
+	ssize_t (*msgrcv)(int, void *, size_t, long, int);
+	int (*msgctl)(int, int, struct msqid_ds *);
+	pid_t self;
+	int sem, shm, msg;
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
+static struct side linked = {
+	getpid, gettid, kill, fork, waitpid, semget, semop, semctl,
+	shmget, shmat, shmdt, shmctl, msgget, msgsnd, msgrcv, msgctl,
+};
+static struct side native;
+static volatile long sink;
 
 static void die(const char *what)
 {
@@ -29,118 +56,176 @@ static void die(const char *what)
 	exit(1);
 }
 
-/* Each bench runs n iterations and returns the total calls it made. */
-struct bench {
-	const char *name;
-	long n;
-	void (*run)(long n);
-};
-
-static pid_t self;
-static int sem_id, shm_id, msg_id;
-static volatile long sink;
-
-static void bench_getpid(long n)
+static void *libc_fn(void *libc, const char *name)
 {
-	for (long i = 0; i < n; i++)
-		sink += getpid();
+	void *fn = dlsym(libc, name);
+
+	if (!fn)
+		die(name);
+	return fn;
 }
 
-static void bench_gettid(long n)
+static void resolve_native(void)
 {
-	for (long i = 0; i < n; i++)
-		sink += gettid();
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+
+	if (!libc)
+		die("dlopen libc.so.6");
+	native.getpid = libc_fn(libc, "getpid");
+	native.gettid = libc_fn(libc, "gettid");
+	native.kill = libc_fn(libc, "kill");
+	native.fork = libc_fn(libc, "fork");
+	native.waitpid = libc_fn(libc, "waitpid");
+	native.semget = libc_fn(libc, "semget");
+	native.semop = libc_fn(libc, "semop");
+	native.semctl = libc_fn(libc, "semctl");
+	native.shmget = libc_fn(libc, "shmget");
+	native.shmat = libc_fn(libc, "shmat");
+	native.shmdt = libc_fn(libc, "shmdt");
+	native.shmctl = libc_fn(libc, "shmctl");
+	native.msgget = libc_fn(libc, "msgget");
+	native.msgsnd = libc_fn(libc, "msgsnd");
+	native.msgrcv = libc_fn(libc, "msgrcv");
+	native.msgctl = libc_fn(libc, "msgctl");
 }
 
-static void bench_kill0(long n)
+static void make_objects(struct side *s)
+{
+	s->self = s->getpid();
+	s->sem = s->semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+	s->shm = s->shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	s->msg = s->msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	if (s->sem < 0 || s->shm < 0 || s->msg < 0)
+		die("create IPC objects");
+}
+
+static void remove_objects(struct side *s)
+{
+	s->semctl(s->sem, 0, IPC_RMID);
+	s->shmctl(s->shm, IPC_RMID, NULL);
+	s->msgctl(s->msg, IPC_RMID, NULL);
+}
+
+static void run_getpid(struct side *s, long n)
 {
 	for (long i = 0; i < n; i++)
-		if (kill(self, 0) < 0)
+		sink += s->getpid();
+}
+
+static void run_gettid(struct side *s, long n)
+{
+	for (long i = 0; i < n; i++)
+		sink += s->gettid();
+}
+
+static void run_kill0(struct side *s, long n)
+{
+	for (long i = 0; i < n; i++)
+		if (s->kill(s->self, 0) < 0)
 			die("kill");
 }
 
-static void bench_fork_wait(long n)
+static void run_fork_wait(struct side *s, long n)
 {
 	for (long i = 0; i < n; i++) {
-		pid_t child = fork();
+		pid_t child = s->fork();
 		int status;
 
 		if (child == 0)
 			_exit(0);
-		if (child < 0 || waitpid(child, &status, 0) != child)
+		if (child < 0 || s->waitpid(child, &status, 0) != child)
 			die("fork+waitpid");
 	}
 }
 
-static void bench_semop(long n)
+static void run_semop(struct side *s, long n)
 {
 	struct sembuf up = { 0, 1, 0 }, down = { 0, -1, 0 };
 
 	for (long i = 0; i < n; i += 2)
-		if (semop(sem_id, &up, 1) < 0 || semop(sem_id, &down, 1) < 0)
+		if (s->semop(s->sem, &up, 1) < 0 || s->semop(s->sem, &down, 1) < 0)
 			die("semop");
 }
 
-static void bench_semctl_getval(long n)
+static void run_semctl_getval(struct side *s, long n)
 {
 	for (long i = 0; i < n; i++)
-		sink += semctl(sem_id, 0, GETVAL);
+		sink += s->semctl(s->sem, 0, GETVAL);
 }
 
-static void bench_shmat_shmdt(long n)
+static void run_shmat_shmdt(struct side *s, long n)
 {
 	for (long i = 0; i < n; i++) {
-		void *p = shmat(shm_id, NULL, 0);
+		void *p = s->shmat(s->shm, NULL, 0);
 
-		if (p == (void *)-1 || shmdt(p) < 0)
+		if (p == (void *)-1 || s->shmdt(p) < 0)
 			die("shmat+shmdt");
 	}
 }
 
-static void bench_msgsnd_msgrcv(long n)
+static void run_msgsnd_msgrcv(struct side *s, long n)
 {
-	struct { long type; char text[16]; } msg = { 1, "x" };
+	struct { long type; char text[16]; } m = { 1, "x" };
 
 	for (long i = 0; i < n; i++)
-		if (msgsnd(msg_id, &msg, sizeof(msg.text), 0) < 0 ||
-		    msgrcv(msg_id, &msg, sizeof(msg.text), 0, 0) < 0)
+		if (s->msgsnd(s->msg, &m, sizeof(m.text), 0) < 0 ||
+		    s->msgrcv(s->msg, &m, sizeof(m.text), 0, 0) < 0)
 			die("msgsnd+msgrcv");
 }
 
-static const struct bench benches[] = {
-	{ "getpid", 2000000, bench_getpid },
-	{ "gettid", 2000000, bench_gettid },
-	{ "kill(pid,0)", 1000000, bench_kill0 },
-	{ "fork+waitpid", 2000, bench_fork_wait },
-	{ "semop", 1000000, bench_semop },
-	{ "semctl(GETVAL)", 1000000, bench_semctl_getval },
-	{ "shmat+shmdt", 200000, bench_shmat_shmdt },
-	{ "msgsnd+msgrcv", 500000, bench_msgsnd_msgrcv },
+static const struct {
+	const char *name;
+	long block;	/* calls per timed block */
+	void (*run)(struct side *, long);
+} benches[] = {
+	{ "getpid", 20000, run_getpid },
+	{ "gettid", 20000, run_gettid },
+	{ "kill(pid,0)", 20000, run_kill0 },
+	{ "fork+waitpid", 40, run_fork_wait },
+	{ "semop", 20000, run_semop },
+	{ "semctl(GETVAL)", 20000, run_semctl_getval },
+	{ "shmat+shmdt", 4000, run_shmat_shmdt },
+	{ "msgsnd+msgrcv", 10000, run_msgsnd_msgrcv },
 };
+
+static double block_ns(struct side *s, void (*run)(struct side *, long), long n)
+{
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	run(s, n);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n;
+}
 
 int main(int argc, char **argv)
 {
-	double scale = argc > 1 ? atof(argv[1]) : 1.0;
+	int rounds = argc > 1 ? atoi(argv[1]) : 40;
 
-	self = getpid();
-	sem_id = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
-	shm_id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
-	msg_id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
-	if (sem_id < 0 || shm_id < 0 || msg_id < 0)
-		die("create IPC objects");
+	resolve_native();
+	make_objects(&native);
+	make_objects(&linked);
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
-		long n = (long)(benches[i].n * scale);
-		double t0;
+		double best_native = 1e18, best_linked = 1e18;
 
-		if (n < 2)
-			n = 2;
-		benches[i].run(n / 10);	/* warm up */
-		t0 = now_ns();
-		benches[i].run(n);
-		printf("%s %.1f\n", benches[i].name, (now_ns() - t0) / n);
+		benches[i].run(&native, benches[i].block / 10);	/* warm up both */
+		benches[i].run(&linked, benches[i].block / 10);
+		for (int r = 0; r < rounds; r++) {
+			/* Alternate which side goes first, so neither always follows the other. */
+			struct side *first = r % 2 ? &linked : &native;
+			struct side *second = r % 2 ? &native : &linked;
+			double t1 = block_ns(first, benches[i].run, benches[i].block);
+			double t2 = block_ns(second, benches[i].run, benches[i].block);
+			double tn = first == &native ? t1 : t2, tl = first == &native ? t2 : t1;
+
+			if (tn < best_native)
+				best_native = tn;
+			if (tl < best_linked)
+				best_linked = tl;
+		}
+		printf("%s %.1f %.1f\n", benches[i].name, best_native, best_linked);
 	}
-	semctl(sem_id, 0, IPC_RMID);
-	shmctl(shm_id, IPC_RMID, NULL);
-	msgctl(msg_id, IPC_RMID, NULL);
+	remove_objects(&native);
+	remove_objects(&linked);
 	return 0;
 }

@@ -1,36 +1,28 @@
 #!/usr/bin/env bash
-# ns per call, native against under vrid, measured side by side: the two
-# runs alternate, ROUNDS times.  Each figure is the fastest of its runs,
-# the one least disturbed by the rest of the machine; the ratio of the
-# medians is printed beside it.
+# ns per call, native against under vrid, side by side in one process
+# (bench/calls.c says how), the fastest of ROUNDS alternating blocks per
+# side.  The same program without vrid checks the method: its two sides
+# are both libc and should agree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-9}
-SCALE=${SCALE:-1}
+ROUNDS=${ROUNDS:-40}
 out=_output/bench
 mkdir -p "$out"
-gcc -O2 -Wall -o "$out/calls" bench/calls.c
+gcc -O2 -Wall -o "$out/calls" bench/calls.c -ldl
 state=$(mktemp -d /tmp/vrid-bench.XXXXXX)
 trap 'rm -rf "$state"' EXIT
 
-for ((i = 0; i < ROUNDS; i++)); do
-	"$out/calls" "$SCALE" | sed 's/^/native /'
-	bin/vrid --state-dir "$state" run -- "$out/calls" "$SCALE" | sed 's/^/vrid /'
-done >"$out/calls.raw"
+"$out/calls" "$ROUNDS" >"$out/calls.control"
+bin/vrid --state-dir "$state" run -- "$out/calls" "$ROUNDS" >"$out/calls.vrid"
 
-python3 - "$out/calls.raw" <<'PY'
-import statistics, sys
-runs = {}
-order = []
-for line in open(sys.argv[1]):
-    mode, name, ns = line.split()
-    if name not in order:
-        order.append(name)
-    runs.setdefault((mode, name), []).append(float(ns))
-print(f"{'call':<16} {'native ns':>11} {'vrid ns':>11} {'ratio':>7} {'median ratio':>13}")
-for name in order:
-    native, vrid = runs[("native", name)], runs[("vrid", name)]
-    median = statistics.median(vrid) / statistics.median(native)
-    print(f"{name:<16} {min(native):>11.1f} {min(vrid):>11.1f} {min(vrid) / min(native):>7.3f} {median:>13.3f}")
+python3 - "$out/calls.vrid" "$out/calls.control" <<'PY'
+import sys
+def table(path):
+    return {name: (float(a), float(b)) for name, a, b in (line.rsplit(None, 2) for line in open(path))}
+vrid, control = table(sys.argv[1]), table(sys.argv[2])
+print(f"{'call':<16} {'native ns':>11} {'vrid ns':>11} {'ratio':>7}   {'control ratio':>13}")
+for name, (native, layered) in vrid.items():
+    c_native, c_other = control[name]
+    print(f"{name:<16} {native:>11.1f} {layered:>11.1f} {layered / native:>7.3f}   {c_other / c_native:>13.3f}")
 PY

@@ -172,8 +172,40 @@ VRID_HIDDEN void vrid_resolve_real(void);
 /*
  * Raw system calls for our own use: they never re-enter the layer and never
  * touch errno.  The result is the kernel's: negative errno on failure.
+ * Inlined into each wrapper, as libc inlines its own.
  */
-VRID_HIDDEN long vrid_sys(long nr, long a, long b, long c, long d, long e, long f);
+static inline __attribute__((always_inline)) long
+vrid_sys(long nr, long a, long b, long c, long d, long e, long f)
+{
+	long ret;
+#if defined(__x86_64__)
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+
+	__asm__ volatile("svc 0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory");
+	ret = x0;
+#else
+#error "vrid_sys: add this architecture's system call convention"
+#endif
+	return ret;
+}
 #define vrid_sys0(nr)			vrid_sys(nr, 0, 0, 0, 0, 0, 0)
 #define vrid_sys2(nr, a, b)		vrid_sys(nr, (long)(a), (long)(b), 0, 0, 0, 0)
 #define vrid_sys3(nr, a, b, c)		vrid_sys(nr, (long)(a), (long)(b), (long)(c), 0, 0, 0)
