@@ -39,13 +39,6 @@
 
 struct vrid_layer vrid;
 
-long vrid_sys(long nr, long a, long b, long c, long d, long e, long f)
-{
-	long ret = syscall(nr, a, b, c, d, e, f);
-
-	return ret == -1 ? -errno : ret;
-}
-
 void vrid_log(enum vrid_level level, const char *fmt, ...)
 {
 	va_list ap;
