@@ -75,12 +75,12 @@ func MergeEnv(base, add []string) []string {
 	out := make([]string, 0, len(base)+len(add))
 	index := map[string]int{}
 	for _, kv := range base {
-		k, _, _ := cut(kv)
+		k, _, _ := strings.Cut(kv, "=")
 		index[k] = len(out)
 		out = append(out, kv)
 	}
 	for _, kv := range add {
-		k, v, _ := cut(kv)
+		k, v, _ := strings.Cut(kv, "=")
 		i, ok := index[k]
 		switch {
 		case !ok:
@@ -88,7 +88,7 @@ func MergeEnv(base, add []string) []string {
 			out = append(out, kv)
 		case k == EnvPreload:
 			// Keep what the base preloads, after our library, once.
-			switch _, old, _ := cut(out[i]); {
+			switch _, old, _ := strings.Cut(out[i], "="); {
 			case old == "":
 				out[i] = kv
 			case !strings.Contains(old, v):
@@ -99,15 +99,6 @@ func MergeEnv(base, add []string) []string {
 		}
 	}
 	return out
-}
-
-func cut(kv string) (k, v string, ok bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
 }
 
 // Teardown removes what a chain leaves once its processes are gone: the

@@ -85,7 +85,7 @@ func Load(path string) (Config, error) {
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
-		return cfg, cfg.check()
+		return cfg, cfg.Check()
 	}
 	if err != nil {
 		return cfg, fmt.Errorf("read config: %w", err)
@@ -99,13 +99,15 @@ func Load(path string) (Config, error) {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
 	cfg.Path = path
-	if err := cfg.check(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-func (c *Config) check() error {
+// Check reports the first setting that cannot work; Load calls it, and
+// so should whoever changes a Config afterwards.
+func (c *Config) Check() error {
 	if c.Tables.IDs != IDsSystem && c.Tables.IDs != IDsSequential {
 		return fmt.Errorf("[tables] ids = %q: use %q or %q", c.Tables.IDs, IDsSystem, IDsSequential)
 	}

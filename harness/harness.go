@@ -38,21 +38,27 @@ type Options struct {
 	Log    *logrus.Logger
 }
 
-// Prepare checks what Run needs before anything is registered, so that
+// Command is what Prepare found for Run: the layer and the program.
+type Command struct {
+	Library string // libvrid.so
+	Path    string // opt.Args[0], looked up in PATH
+}
+
+// Prepare finds what Run needs before anything is registered, so that
 // bad input costs nothing.
-func Prepare(opt *Options) (library, path string, err error) {
+func Prepare(opt *Options) (Command, error) {
 	if len(opt.Args) == 0 {
-		return "", "", errors.New("no command given: vrid run [--name NAME] -- CMD [ARG...]")
+		return Command{}, errors.New("no command given: vrid run [--name NAME] -- CMD [ARG...]")
 	}
-	library, err = opt.Config.LibraryPath()
+	library, err := opt.Config.LibraryPath()
 	if err != nil {
-		return "", "", err
+		return Command{}, err
 	}
-	path, err = exec.LookPath(opt.Args[0])
+	path, err := exec.LookPath(opt.Args[0])
 	if err != nil {
-		return "", "", &UnknownCommandError{Name: opt.Args[0], Err: err}
+		return Command{}, &UnknownCommandError{Name: opt.Args[0], Err: err}
 	}
-	return library, path, nil
+	return Command{Library: library, Path: path}, nil
 }
 
 // UnknownCommandError is a command that is not there or not executable.
@@ -67,19 +73,15 @@ func (e *UnknownCommandError) Error() string {
 
 func (e *UnknownCommandError) Unwrap() error { return e.Err }
 
-// Run runs opt.Args as chain ch, which Setup has created, and returns the
-// root's exit status (128+n for signal n).  The chain is torn down before
-// it returns.
-func Run(opt Options, reg vresource.Registry, ch vresource.Chain) (status int, err error) {
+// Run runs opt.Args, as Prepare found them, as chain ch, which Setup has
+// created, and returns the root's exit status (128+n for signal n).  The
+// chain is torn down before it returns.
+func Run(opt Options, command Command, reg vresource.Registry, ch vresource.Chain) (status int, err error) {
 	defer func() {
 		if terr := chain.Teardown(opt.Config, reg, ch); terr != nil && err == nil {
 			err = terr
 		}
 	}()
-	library, path, err := Prepare(&opt)
-	if err != nil {
-		return ExitUnknownCommand, err
-	}
 	tables, err := vresource.OpenTables(ch.Tables)
 	if err != nil {
 		return 1, fmt.Errorf("run %s: %w", ch.AID, err)
@@ -102,9 +104,9 @@ func Run(opt Options, reg vresource.Registry, ch vresource.Chain) (status int, e
 	defer signal.Stop(signals)
 
 	cmd := &exec.Cmd{
-		Path:        path,
+		Path:        command.Path,
 		Args:        opt.Args,
-		Env:         chain.MergeEnv(os.Environ(), chain.Env(opt.Config, ch, library, 3)),
+		Env:         chain.MergeEnv(os.Environ(), chain.Env(opt.Config, ch, command.Library, 3)),
 		Stdin:       opt.Stdin,
 		Stdout:      opt.Stdout,
 		Stderr:      opt.Stderr,

@@ -36,7 +36,8 @@ func main() {
 	}
 }
 
-// setup loads the configuration with the global flags over it, and a logger.
+// setup loads the configuration with the flags over it (--ids only on
+// run), and a logger.
 func setup(c *cli.Context) (*config.Config, *logrus.Logger, error) {
 	cfg, err := config.Load(c.String("config"))
 	if err != nil {
@@ -48,12 +49,15 @@ func setup(c *cli.Context) (*config.Config, *logrus.Logger, error) {
 	if level := c.String("log-level"); level != "" {
 		cfg.LogLevel = level
 	}
+	if ids := c.String("ids"); ids != "" {
+		cfg.Tables.IDs = ids
+	}
+	if err := cfg.Check(); err != nil {
+		return nil, nil, fmt.Errorf("with the command line's flags: %w", err)
+	}
 	log := logrus.New()
 	log.SetOutput(os.Stderr)
-	level, err := logrus.ParseLevel(cfg.LogLevel)
-	if err != nil {
-		return nil, nil, fmt.Errorf("log level %q: use error, warning, info or debug", cfg.LogLevel)
-	}
+	level, _ := logrus.ParseLevel(cfg.LogLevel) // Check has parsed it
 	log.SetLevel(level)
 	return &cfg, log, nil
 }

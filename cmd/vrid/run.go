@@ -36,15 +36,10 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if ids := c.String("ids"); ids != "" {
-		cfg.Tables.IDs = ids
-		if ids != config.IDsSystem && ids != config.IDsSequential {
-			return fmt.Errorf("--ids %q: use %s or %s", ids, config.IDsSystem, config.IDsSequential)
-		}
-	}
 	opt := harness.Options{Config: cfg, Args: c.Args().Slice(), Stdin: os.Stdin,
 		Stdout: os.Stdout, Stderr: os.Stderr, Log: log}
-	if _, _, err := harness.Prepare(&opt); err != nil {
+	command, err := harness.Prepare(&opt)
+	if err != nil {
 		var unknown *harness.UnknownCommandError
 		if errors.As(err, &unknown) {
 			return cli.Exit("vrid: "+err.Error(), harness.ExitUnknownCommand)
@@ -73,7 +68,7 @@ func runAction(c *cli.Context) error {
 			return detach(c, cfg, reg, ch)
 		}
 	}
-	status, err := harness.Run(opt, reg, ch)
+	status, err := harness.Run(opt, command, reg, ch)
 	if err != nil {
 		log.Error(err)
 	}
