@@ -82,10 +82,13 @@ func setup() (*env, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	e := &env{
-		repo:    repo,
-		ctrdDir: "/run/vrid-test/containerd-shim",
+	// VRID_TEST_CTRD_DIR lets two checkouts test side by side, each with
+	// its own containerd.
+	ctrdDir := os.Getenv("VRID_TEST_CTRD_DIR")
+	if ctrdDir == "" {
+		ctrdDir = "/run/vrid-test/containerd-shim"
 	}
+	e := &env{repo: repo, ctrdDir: ctrdDir}
 	e.socket = filepath.Join(e.ctrdDir, "containerd.sock")
 	if e.work, err = os.MkdirTemp("", "vrid-ctrd-test-"); err != nil {
 		return nil, "", err
