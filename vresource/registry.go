@@ -41,6 +41,10 @@ type Chain struct {
 	Tables  string    `json:"tables,omitempty"` // path of the table file
 	Created time.Time `json:"created"`
 	RootPid int       `json:"root_pid,omitempty"` // system pid of the chain root, 0 until known
+	// Facts host-side vrid learned from the kernel, never from the
+	// table, which the chain writes itself: they decide whom vrid signals,
+	// which objects it removes and who may join (docs/security.md).
+	Facts Facts `json:"facts"`
 
 	// Stale is computed on every read: the owner process is gone.
 	Stale bool `json:"-"`

@@ -1,0 +1,64 @@
+package vresource
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Facts are what host-side vrid knows of a chain from the kernel or from
+// its own configuration, recorded in the registry when the chain is set
+// up: the only ground on which root acts for a chain.
+type Facts struct {
+	// Cgroup is the chain's cgroup, whose members are the chain's
+	// processes (package cgroup says how it is written).
+	Cgroup string `json:"cgroup,omitempty"`
+	// IPCNS and PIDNS are the namespaces the chain's processes live in.
+	IPCNS NamespaceID `json:"ipc_ns,omitzero"`
+	PIDNS NamespaceID `json:"pid_ns,omitzero"`
+	// UIDs are the host uids the chain's processes run as: an IPC object
+	// owned or created by none of them is not the chain's to remove.
+	UIDs []uint32 `json:"uids,omitempty"`
+	// Joinable: containers other than the owner may join the chain
+	// (annotation io.vrid.joinable=true).  Sandbox is the CRI pod
+	// sandbox id, whose containers may join without it.
+	Joinable bool   `json:"joinable,omitempty"`
+	Sandbox  string `json:"sandbox,omitempty"`
+}
+
+// NamespaceID names a namespace as the kernel does: the device and inode
+// of its nsfs file.  The zero value is "unknown".
+type NamespaceID struct {
+	Dev uint64 `json:"dev"`
+	Ino uint64 `json:"ino"`
+}
+
+// IsZero reports an unknown namespace.
+func (n NamespaceID) IsZero() bool { return n == NamespaceID{} }
+
+func (n NamespaceID) String() string {
+	if n.IsZero() {
+		return "unknown"
+	}
+	return fmt.Sprintf("%d:%d", n.Dev, n.Ino)
+}
+
+// NamespaceOf names the namespace behind a file such as
+// /proc/<pid>/ns/ipc or an open namespace descriptor's path.
+func NamespaceOf(path string) (NamespaceID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return NamespaceID{}, fmt.Errorf("namespace %s: %w", path, &os.PathError{Op: "stat", Path: path, Err: err})
+	}
+	return NamespaceID{Dev: st.Dev, Ino: st.Ino}, nil
+}
+
+// NamespaceOfFD names the namespace behind an open nsfs descriptor.
+func NamespaceOfFD(fd int) (NamespaceID, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return NamespaceID{}, fmt.Errorf("namespace of fd %d: %w", fd, err)
+	}
+	return NamespaceID{Dev: st.Dev, Ino: st.Ino}, nil
+}
