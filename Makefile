@@ -19,6 +19,9 @@ CFLAGS_PRELOAD := -std=gnu11 -D_GNU_SOURCE -O2 -g -fPIC -fvisibility=hidden -fno
 LDFLAGS_PRELOAD := -shared -Wl,--version-script=$(PRELOAD_MAP) -Wl,-z,now -Wl,-z,relro -ldl -lpthread
 
 GO_BINS := bin/vrid bin/containerd-shim-vrid-v1 bin/vrid-hook
+# urfave/cli without its man-page generator, whose markdown package costs
+# every start of vrid and vrid-hook 0.7 ms of init.
+GO_TAGS := urfave_cli_no_docs
 GO_SRC  := $(shell find . -name '*.go' -not -path './_output/*' 2>/dev/null) go.mod go.sum
 
 .PHONY: all test test-unit test-integration bench clean install demo
@@ -32,7 +35,7 @@ lib/libvrid.so: $(PRELOAD_SRC) $(PRELOAD_HDR) $(PRELOAD_MAP)
 
 bin/%: $(GO_SRC)
 	@mkdir -p bin
-	@if [ -d cmd/$* ]; then $(GO) build -o $@ ./cmd/$*; fi
+	@if [ -d cmd/$* ]; then $(GO) build -tags $(GO_TAGS) -o $@ ./cmd/$*; fi
 
 # Both set up what they need themselves (scripts/install-stack.sh).
 test:

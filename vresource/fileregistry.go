@@ -19,6 +19,10 @@ import (
 // because every write renames a complete new file into place.
 type FileRegistry struct {
 	dir string
+	// inMemory: dir is on tmpfs or ramfs, where the page cache is the
+	// storage.  A process that dies loses nothing written, and a reboot
+	// loses everything however often it was synced, so store skips fsync.
+	inMemory bool
 }
 
 var _ Registry = (*FileRegistry)(nil)
@@ -35,7 +39,15 @@ func OpenFileRegistry(stateDir string) (*FileRegistry, error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("open registry %s: %w", stateDir, err)
 	}
-	return &FileRegistry{dir: stateDir}, nil
+	return &FileRegistry{dir: stateDir, inMemory: inMemoryFS(stateDir)}, nil
+}
+
+func inMemoryFS(dir string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false
+	}
+	return st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC
 }
 
 func (r *FileRegistry) jsonPath() string { return filepath.Join(r.dir, "registry.json") }
@@ -234,6 +246,7 @@ func (r *FileRegistry) lock() (unlock func(), err error) {
 // store writes the registry to a temporary file, syncs it and renames it
 // into place, then syncs the directory: an AID handed out is on disk
 // before anyone uses it, so a crash can't make it be handed out again.
+// On an in-memory filesystem the rename alone is enough.
 func (r *FileRegistry) store(f *registryFile) error {
 	if f.Chains == nil {
 		f.Chains = []Chain{} // "chains": [], not null
@@ -248,7 +261,7 @@ func (r *FileRegistry) store(f *registryFile) error {
 	}
 	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(append(data, '\n'))
-	if err == nil {
+	if err == nil && !r.inMemory {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -259,6 +272,9 @@ func (r *FileRegistry) store(f *registryFile) error {
 	}
 	if err := os.Rename(tmp.Name(), r.jsonPath()); err != nil {
 		return err
+	}
+	if r.inMemory {
+		return nil
 	}
 	return syncDir(r.dir)
 }
