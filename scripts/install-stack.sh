@@ -11,7 +11,10 @@ BIN=$VRID_STACK/bin
 CONTAINERD_VERSION=v2.4.2
 RUNC_VERSION=v1.5.2
 CRICTL_VERSIONS="v1.34.0 v1.37.0" # first one that builds wins
-CRIU_SUITE=trixie                 # Debian suite providing CRIU 4.x
+# CRIU 4.1 cannot dump TCP sockets on kernels 6.16 and later (CRIU issue
+# 2705); 4.2 can.  Debian sid has it, unpacked into a private prefix.
+CRIU_MIN=4.2
+CRIU_SUITE=sid
 
 # Go downloads and build cache live under the prefix too, so nothing of the
 # stack ends up elsewhere; GOTOOLCHAIN=local: never fetch another Go.
@@ -92,11 +95,19 @@ install_iptables() {
 	command -v iptables >/dev/null || apt_install iptables
 }
 
-criu_ok() { has_version "$1" --version "Version: 4." && "$1" check >/dev/null 2>&1; }
+# criu_ok CRIU: at least $CRIU_MIN, and `criu check` passes.
+criu_ok() {
+	local out v
+	[[ -x $1 ]] && out=$("$1" --version 2>&1) || return 1
+	v=$(awk '/^Version:/{print $2}' <<<"$out")
+	[[ -n $v && $(printf '%s\n%s\n' "$CRIU_MIN" "$v" | sort -V | head -1) == "$CRIU_MIN" ]] &&
+		"$1" check >/dev/null 2>&1
+}
 
-# CRIU 4.x: a system one if it works, else Debian trixie's package and the
+# CRIU >= $CRIU_MIN: a system one if it works, else Debian $CRIU_SUITE's package and the
 # libraries it needs, unpacked under $VRID_STACK/criu-root and run with its own
-# dynamic loader (Debian 12's CRIU 3.17 fails `criu check` on new kernels).
+# dynamic loader (Debian 12's CRIU 3.17 fails `criu check` on new kernels,
+# trixie's 4.1 cannot dump TCP sockets on this one).
 install_criu() {
 	local sys
 	grep -qs "^export CRIU_FAULT" "$BIN/criu" && criu_ok "$BIN/criu" && return
@@ -133,7 +144,7 @@ install_criu() {
 	rm -rf "$root.old"
 	chmod 755 "$root"
 
-	# trixie is merged-/usr: the loader and libraries sit under usr/lib*.
+	# sid is merged-/usr: the loader and libraries sit under usr/lib*.
 	local ld='' libpath f
 	for f in "$root"/{usr/lib/x86_64-linux-gnu,lib/x86_64-linux-gnu,usr/lib64,lib64}/ld-linux-x86-64.so.2; do
 		[[ -e $f ]] && { ld=$f; break; }
