@@ -146,3 +146,72 @@ func chainAIDs(t *testing.T, stateDir string) []vresource.AID {
 	}
 	return aids
 }
+
+// The containers of one CRI pod that shares its pid namespace join the
+// chain its pod annotation io.vrid.aid names; a container of another pod
+// that names it is refused at start.
+func TestJoinCRIPod(t *testing.T) {
+	e := testEnv(t)
+	const chainName = "vt-podchain"
+	podA, podFileA := e.runPod(t, "vt-pod-a", map[string]string{oci.AnnotationAID: chainName})
+	first, err := e.startPodContainer(t, podA, podFileA, "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := e.startPodContainer(t, podA, podFileA, "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, ok := chainNamed(t, e.stateDir, chainName)
+	if !ok {
+		t.Fatalf("no chain %q while the pod runs", chainName)
+	}
+	for _, id := range []string{first, second} {
+		if _, ok := chainNamed(t, e.stateDir, oci.ChainName(id)); ok {
+			t.Errorf("container %s got a chain of its own", id)
+		}
+	}
+	// Sequential ids: the pause process is in no chain, the first
+	// container's process is 1000, the second's 1001.
+	var rows []psRow
+	waitFor(t, func() bool {
+		rows = chainRows(t, e, chainName)
+		return len(rows) == 2
+	}, "both containers in vrid ps")
+	for i, r := range rows {
+		if r.VirtPID != int32(1000+i) || r.Command != "/probe sleep" || r.AID != uint64(ch.AID) {
+			t.Errorf("vrid ps row %d: %+v, want vpid %d running \"/probe sleep\" in chain %d", i, r, 1000+i, ch.AID)
+		}
+	}
+	pidNS, err := vresource.NamespaceOf(fmt.Sprintf("/proc/%d/ns/pid", rows[1].HostPID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := ch.Facts; f.Joinable || f.Sandbox != podA || f.PIDNS != pidNS {
+		t.Errorf("the chain records %+v, want pod %s's sandbox and pid namespace %s, not joinable", f, podA, pidNS)
+	}
+
+	podB, podFileB := e.runPod(t, "vt-pod-b", map[string]string{oci.AnnotationAID: chainName})
+	intruder, err := e.startPodContainer(t, podB, podFileB, "intruder")
+	want := fmt.Sprintf(`join chain %q (AID %d): its owner does not let other containers join`, chainName, ch.AID)
+	// crictl quotes the runtime's error in its own.
+	if err == nil || !strings.Contains(strings.ReplaceAll(err.Error(), `\"`, `"`), want) {
+		t.Errorf("starting a container of another pod: %v; want an error saying %q", err, want)
+	}
+	if _, ok := chainNamed(t, e.stateDir, oci.ChainName(intruder)); ok {
+		t.Errorf("the refused container %s got a chain", intruder)
+	}
+	if got := chainRows(t, e, chainName); !reflect.DeepEqual(got, rows) {
+		t.Errorf("after the refused container, vrid ps shows\n%+v\nwant\n%+v", got, rows)
+	}
+
+	for _, pod := range []string{podA, podB} {
+		if _, err := e.crictl("stopp", pod); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.crictl("rmp", pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assertNoChain(t, e.stateDir, chainName)
+}
