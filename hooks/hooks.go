@@ -48,15 +48,36 @@ func CreateRuntime(cfg *config.Config, reg vresource.Registry, aid vresource.AID
 		return fmt.Errorf("container %s: %w", state.ID, err)
 	}
 	if state.Pid > 0 {
+		// runc init runs nothing of the container's yet: its pid
+		// namespace is the one runc gave it.
+		pidNS, err := vresource.NamespaceOf(fmt.Sprintf("/proc/%d/ns/pid", state.Pid))
+		if err != nil {
+			return fmt.Errorf("container %s: %w", state.ID, err)
+		}
 		err = reg.Update(aid, func(c *vresource.Chain) error {
 			if c.RootPid == 0 {
 				c.RootPid = state.Pid
 			}
-			return nil
+			return sharePIDNamespace(&c.Facts, pidNS)
 		})
 		if err != nil {
 			return fmt.Errorf("container %s: %w", state.ID, err)
 		}
+	}
+	return nil
+}
+
+// sharePIDNamespace records the pid namespace of a chain's first
+// container, a new one that the shim could not know, and holds every later
+// container to it: the shim checked their specs, this checks what runc
+// made of them.
+func sharePIDNamespace(f *vresource.Facts, pidNS vresource.NamespaceID) error {
+	switch f.PIDNS {
+	case vresource.NamespaceID{}:
+		f.PIDNS = pidNS
+	case pidNS:
+	default:
+		return fmt.Errorf("pid namespace %s is not its chain's %s: the containers of a chain must share one", pidNS, f.PIDNS)
 	}
 	return nil
 }

@@ -84,8 +84,57 @@ func TestCreateRuntime(t *testing.T) {
 	if err != nil || got.RootPid != os.Getpid() {
 		t.Errorf("root pid %d, %v", got.RootPid, err)
 	}
+	if self, err := vresource.NamespaceOf("/proc/self/ns/pid"); err != nil || got.Facts.PIDNS != self {
+		t.Errorf("chain's pid namespace %s, want the root's %s (%v)", got.Facts.PIDNS, self, err)
+	}
 	if err := CreateRuntime(cfg, reg, 999, state); !errors.Is(err, vresource.ErrUnknownChain) {
 		t.Errorf("unknown AID: %v", err)
+	}
+}
+
+// A container whose process runc put in another pid namespace than its
+// chain's fails its createRuntime hook, and the chain keeps its facts.
+func TestCreateRuntimeOtherPIDNamespace(t *testing.T) {
+	cfg, reg, ch := setup(t)
+	other := vresource.NamespaceID{Dev: 4, Ino: 1}
+	err := reg.Update(ch.AID, func(c *vresource.Chain) error {
+		c.Facts.PIDNS = other
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = CreateRuntime(cfg, reg, ch.AID, &specs.State{ID: "c2", Pid: os.Getpid()})
+	want := " is not its chain's 4:1: the containers of a chain must share one"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want one saying %q", err, want)
+	}
+	got, err := reg.Get(ch.AID.String())
+	if err != nil || got.Facts.PIDNS != other || got.RootPid != 0 {
+		t.Errorf("chain's pid namespace %s, root pid %d, %v; want %s, 0", got.Facts.PIDNS, got.RootPid, err, other)
+	}
+}
+
+func TestSharePIDNamespace(t *testing.T) {
+	a, b := vresource.NamespaceID{Dev: 4, Ino: 1}, vresource.NamespaceID{Dev: 4, Ino: 2}
+	tests := []struct {
+		name        string
+		chain, proc vresource.NamespaceID
+		want        vresource.NamespaceID
+		wantErr     bool
+	}{
+		{name: "first learns it", proc: a, want: a},
+		{name: "same", chain: a, proc: a, want: a},
+		{name: "other", chain: a, proc: b, want: a, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := vresource.Facts{PIDNS: tt.chain}
+			err := sharePIDNamespace(&f, tt.proc)
+			if (err != nil) != tt.wantErr || f.PIDNS != tt.want {
+				t.Errorf("chain's pid namespace %s, err %v; want %s, error %v", f.PIDNS, err, tt.want, tt.wantErr)
+			}
+		})
 	}
 }
 

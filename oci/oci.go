@@ -26,7 +26,12 @@ const (
 )
 
 // AnnotationAID names the chain a container joins: an AID, or a chain name.
-const AnnotationAID = "io.vrid.aid"
+// AnnotationJoinable, "true" on the container that owns a chain, lets
+// other containers join it (package shim says who may).
+const (
+	AnnotationAID      = "io.vrid.aid"
+	AnnotationJoinable = "io.vrid.joinable"
+)
 
 // Injection is what puts a container's processes in a chain.
 type Injection struct {

@@ -30,6 +30,14 @@
 //   - no annotation: a new chain named after the container id (cut to 63
 //     bytes, "ctr-" before an all-digit id), owned by the container.
 //
+// A container joins a chain only if its owner allows it (checkJoin): both
+// are in one CRI pod sandbox (io.kubernetes.cri.sandbox-id), or the owner
+// has the annotation io.vrid.joinable=true.  Both must also live in one
+// pid namespace.  The owner's chain records these facts in the registry
+// when it registers; a new pid namespace, unknown until runc makes it, is
+// recorded by the createRuntime hook, which holds every later container of
+// the chain to it.  Any other join fails at create and leaves nothing.
+//
 // A container that owns its chain tears it down when it stops (poststop
 // hook, then Delete).  A joining container leaves the chain alone; its
 // System V objects go with the owner's teardown, in the owner's IPC

@@ -119,7 +119,7 @@ func prepare(cfg *config.Config, id, bundle string, spec *specs.Spec) (_ *contai
 	if err != nil {
 		return nil, nil, err
 	}
-	ch, owned, err := chainFor(cfg, reg, id, spec.Annotations)
+	ch, owned, err := chainFor(cfg, reg, id, spec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -158,31 +158,57 @@ func prepare(cfg *config.Config, id, bundle string, spec *specs.Spec) (_ *contai
 // joins an existing chain by AID (all digits), or names the chain: a live
 // chain of that name is joined, else a new one is registered.  Without the
 // annotation the container registers a chain named after its id.  owned:
-// the chain is the container's, to tear down when it stops.
-func chainFor(cfg *config.Config, reg vresource.Registry, id string, annotations map[string]string) (ch vresource.Chain, owned bool, err error) {
+// the chain is the container's, to tear down when it stops.  A container
+// joins only a chain whose owner lets it (checkJoin).
+func chainFor(cfg *config.Config, reg vresource.Registry, id string, spec *specs.Spec) (ch vresource.Chain, owned bool, err error) {
+	m, err := memberOf(spec)
+	if err != nil {
+		return ch, false, err
+	}
 	owner, err := vresource.OwnerOf(os.Getpid())
 	if err != nil {
 		return ch, false, err
 	}
 	owner.Kind = OwnerKind
-	want, ok := annotations[oci.AnnotationAID]
+	want, ok := spec.Annotations[oci.AnnotationAID]
 	if !ok {
-		ch, err = chain.Register(cfg, reg, oci.ChainName(id), owner)
+		ch, err = register(cfg, reg, oci.ChainName(id), owner, m)
 		return ch, err == nil, err
 	}
 	if _, err := vresource.ParseAID(want); err == nil {
-		ch, err = liveChain(reg, want)
+		ch, err = liveChain(reg, want, m)
 		return ch, false, err
 	}
-	ch, err = chain.Register(cfg, reg, want, owner)
+	ch, err = register(cfg, reg, want, owner, m)
 	if errors.Is(err, vresource.ErrNameInUse) {
-		ch, err = liveChain(reg, want)
+		ch, err = liveChain(reg, want, m)
 		return ch, false, err
 	}
 	return ch, err == nil, err
 }
 
-func liveChain(reg vresource.Registry, nameOrAID string) (vresource.Chain, error) {
+// register registers the chain m owns, with who may join it.  Until its
+// facts are stored, nobody may.
+func register(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner, m member) (vresource.Chain, error) {
+	ch, err := chain.Register(cfg, reg, name, owner)
+	if err != nil {
+		return ch, err
+	}
+	err = reg.Update(ch.AID, func(c *vresource.Chain) error {
+		m.record(&c.Facts)
+		return nil
+	})
+	if err != nil {
+		_ = chain.Forget(cfg, reg, ch)
+		return ch, err
+	}
+	m.record(&ch.Facts)
+	return ch, nil
+}
+
+// liveChain finds the running chain m asks to join, and checks that it
+// may.
+func liveChain(reg vresource.Registry, nameOrAID string, m member) (vresource.Chain, error) {
 	ch, err := reg.Get(nameOrAID)
 	if err != nil {
 		return ch, fmt.Errorf("annotation %s=%s: %w", oci.AnnotationAID, nameOrAID, err)
@@ -190,6 +216,9 @@ func liveChain(reg vresource.Registry, nameOrAID string) (vresource.Chain, error
 	if ch.Stale {
 		return ch, fmt.Errorf("annotation %s=%s: chain %s is stale: its owner (pid %d) is gone",
 			oci.AnnotationAID, nameOrAID, ch.AID, ch.Owner.Pid)
+	}
+	if err := checkJoin(ch, m); err != nil {
+		return ch, fmt.Errorf("annotation %s=%s: %w", oci.AnnotationAID, nameOrAID, err)
 	}
 	return ch, nil
 }

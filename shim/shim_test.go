@@ -4,10 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -76,42 +78,65 @@ func testConfig(t *testing.T) (*config.Config, vresource.Registry) {
 
 func TestChainFor(t *testing.T) {
 	cfg, reg := testConfig(t)
-	// A live chain to join: owned by this test process.
+	self := selfPIDNamespace(t)
+	// Live chains to join, owned by this test process: web lets others
+	// join, db does not.
 	owner, err := vresource.OwnerOf(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	web, err := chain.Register(cfg, reg, "web", owner)
+	web, err := register(cfg, reg, "web", owner, member{joinable: true, pidNS: self})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := register(cfg, reg, "private", owner, member{pidNS: self}); err != nil {
+		t.Fatal(err)
+	}
+	newPIDNS := []specs.LinuxNamespace{{Type: specs.PIDNamespace}}
 	tests := []struct {
-		name       string
-		id         string
-		annotation string // "" for none
-		wantName   string
-		wantAID    vresource.AID // 0: a new one
-		wantOwned  bool
-		wantErr    bool
+		name        string
+		id          string
+		annotations map[string]string
+		namespaces  []specs.LinuxNamespace
+		wantName    string
+		wantAID     vresource.AID // 0: a new one
+		wantOwned   bool
+		wantFacts   vresource.Facts
+		wantErr     error // errAny: any error
 	}{
-		{name: "container id", id: "c1", wantName: "c1", wantOwned: true},
-		{name: "numeric container id", id: "42", wantName: "ctr-42", wantOwned: true},
-		{name: "new name", id: "c2", annotation: "db", wantName: "db", wantOwned: true},
-		{name: "live name joins", id: "c3", annotation: "web", wantName: "web", wantAID: web.AID},
-		{name: "aid joins", id: "c4", annotation: web.AID.String(), wantName: "web", wantAID: web.AID},
-		{name: "unknown aid", id: "c5", annotation: "999", wantErr: true},
-		{name: "bad name", id: "c6", annotation: "-x", wantErr: true},
+		{name: "container id", id: "c1", wantName: "c1", wantOwned: true, wantFacts: vresource.Facts{PIDNS: self}},
+		{name: "numeric container id", id: "42", wantName: "ctr-42", wantOwned: true, wantFacts: vresource.Facts{PIDNS: self}},
+		{name: "new name", id: "c2", annotations: map[string]string{oci.AnnotationAID: "db"}, wantName: "db", wantOwned: true,
+			wantFacts: vresource.Facts{PIDNS: self}},
+		{name: "owner facts", id: "c7", namespaces: newPIDNS,
+			annotations: map[string]string{oci.AnnotationJoinable: "true", annotationCRISandboxID: "sb1"},
+			wantName:    "c7", wantOwned: true, wantFacts: vresource.Facts{Joinable: true, Sandbox: "sb1"}},
+		{name: "live name joins", id: "c3", annotations: map[string]string{oci.AnnotationAID: "web"}, wantName: "web", wantAID: web.AID,
+			wantFacts: web.Facts},
+		{name: "aid joins", id: "c4", annotations: map[string]string{oci.AnnotationAID: web.AID.String()}, wantName: "web", wantAID: web.AID,
+			wantFacts: web.Facts},
+		{name: "not joinable by name", id: "c8", annotations: map[string]string{oci.AnnotationAID: "private"}, wantErr: errNotJoinable},
+		{name: "not joinable by container id", id: "c9", annotations: map[string]string{oci.AnnotationAID: "c1"}, wantErr: errNotJoinable},
+		{name: "new pid namespace", id: "c10", annotations: map[string]string{oci.AnnotationAID: "web"}, namespaces: newPIDNS,
+			wantErr: errPIDNamespace},
+		{name: "unknown aid", id: "c5", annotations: map[string]string{oci.AnnotationAID: "999"}, wantErr: vresource.ErrUnknownChain},
+		{name: "bad name", id: "c6", annotations: map[string]string{oci.AnnotationAID: "-x"}, wantErr: errAny},
+		{name: "bad joinable", id: "c11", annotations: map[string]string{oci.AnnotationJoinable: "yes"}, wantErr: errAny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ann := map[string]string{}
-			if tt.annotation != "" {
-				ann[oci.AnnotationAID] = tt.annotation
+			before, err := reg.List()
+			if err != nil {
+				t.Fatal(err)
 			}
-			ch, owned, err := chainFor(cfg, reg, tt.id, ann)
-			if tt.wantErr {
-				if err == nil {
-					t.Fatalf("chainFor succeeded: %+v", ch)
+			spec := &specs.Spec{Annotations: tt.annotations, Linux: &specs.Linux{Namespaces: tt.namespaces}}
+			ch, owned, err := chainFor(cfg, reg, tt.id, spec)
+			if tt.wantErr != nil {
+				if err == nil || tt.wantErr != errAny && !errors.Is(err, tt.wantErr) {
+					t.Fatalf("chainFor: %v, %+v; want %v", err, ch, tt.wantErr)
+				}
+				if after, _ := reg.List(); len(after) != len(before) {
+					t.Errorf("a refused container left chains: %d before, %d after", len(before), len(after))
 				}
 				return
 			}
@@ -123,6 +148,13 @@ func TestChainFor(t *testing.T) {
 			}
 			if owned && ch.Owner.Kind != OwnerKind {
 				t.Errorf("owner kind %q", ch.Owner.Kind)
+			}
+			stored, err := reg.Get(ch.AID.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(stored.Facts, tt.wantFacts) || !reflect.DeepEqual(ch.Facts, tt.wantFacts) {
+				t.Errorf("facts %+v, stored %+v; want %+v", ch.Facts, stored.Facts, tt.wantFacts)
 			}
 			if _, err := os.Stat(chain.Dir(cfg.StateDir, ch.AID)); err != nil {
 				t.Errorf("chain dir: %v", err)
@@ -140,7 +172,7 @@ func TestCleanupBundle(t *testing.T) {
 	}
 	for _, owned := range []bool{true, false} {
 		bundle := t.TempDir()
-		ch, _, err := chainFor(cfg, reg, filepath.Base(bundle), nil)
+		ch, _, err := chainFor(cfg, reg, filepath.Base(bundle), &specs.Spec{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,33 +23,9 @@ func TestCRIPod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pod := map[string]any{
-		"metadata":      map[string]any{"name": "vt-pod", "namespace": "default", "uid": "vt-pod-uid"},
-		"linux":         map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}}},
-		"log_directory": filepath.Join(e.work, "podlogs"),
-	}
-	ctrCfg := map[string]any{
-		"metadata": map[string]any{"name": "probe"},
-		"image":    map[string]any{"image": probeImage},
-		"command":  []string{"/probe", "sleep"},
-		"log_path": "probe.log",
-	}
-	podFile, ctrFile := writeJSON(t, e, "pod.json", pod), writeJSON(t, e, "container.json", ctrCfg)
-
-	out, err := e.crictl("runp", "--runtime", "vrid", podFile)
+	podID, podFile := e.runPod(t, "vt-pod", nil)
+	ctrID, err := e.startPodContainer(t, podID, podFile, "probe")
 	if err != nil {
-		t.Fatal(err)
-	}
-	podID := strings.TrimSpace(out)
-	t.Cleanup(func() {
-		_, _ = e.crictl("stopp", podID)
-		_, _ = e.crictl("rmp", "-f", podID)
-	})
-	if out, err = e.crictl("create", podID, ctrFile, podFile); err != nil {
-		t.Fatal(err)
-	}
-	ctrID := strings.TrimSpace(out)
-	if _, err := e.crictl("start", ctrID); err != nil {
 		t.Fatal(err)
 	}
 
@@ -61,7 +37,7 @@ func TestCRIPod(t *testing.T) {
 	if _, ok := chainNamed(t, cfg.StateDir, oci.ChainName(podID)); ok {
 		t.Errorf("the pause container got a chain")
 	}
-	out, err = e.crictl("exec", ctrID, "/probe", "pid")
+	out, err := e.crictl("exec", ctrID, "/probe", "pid")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,4 +83,56 @@ func writeJSON(t *testing.T, e *env, name string, v any) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// runPod runs a host-network pod with handler vrid whose containers share
+// its pid namespace, and returns its id and config file.
+func (e *env) runPod(t *testing.T, name string, annotations map[string]string) (id, file string) {
+	t.Helper()
+	pod := map[string]any{
+		"metadata":    map[string]any{"name": name, "namespace": "default", "uid": name + "-uid"},
+		"annotations": annotations,
+		"linux": map[string]any{"security_context": map[string]any{
+			"namespace_options": map[string]any{"network": criNode, "pid": criPod}}},
+		"log_directory": filepath.Join(e.work, "podlogs", name),
+	}
+	file = writeJSON(t, e, name+".json", pod)
+	out, err := e.crictl("runp", "--runtime", "vrid", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = strings.TrimSpace(out)
+	t.Cleanup(func() {
+		_, _ = e.crictl("stopp", id)
+		_, _ = e.crictl("rmp", "-f", id)
+	})
+	return id, file
+}
+
+// CRI's NamespaceMode: POD shares the pod's namespace, NODE the host's.
+const (
+	criPod  = 0
+	criNode = 2
+)
+
+// startPodContainer creates and starts the probe, sleeping, as container
+// name of a pod in the pod's pid namespace.  It returns the container's
+// id, known once it is created, and the error of starting it.
+func (e *env) startPodContainer(t *testing.T, podID, podFile, name string) (string, error) {
+	t.Helper()
+	ctr := map[string]any{
+		"metadata": map[string]any{"name": name},
+		"image":    map[string]any{"image": probeImage},
+		"command":  []string{"/probe", "sleep"},
+		"log_path": name + ".log",
+		"linux": map[string]any{"security_context": map[string]any{
+			"namespace_options": map[string]any{"pid": criPod}}},
+	}
+	out, err := e.crictl("create", podID, writeJSON(t, e, name+"-container.json", ctr), podFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(out)
+	_, err = e.crictl("start", id)
+	return id, err
 }
