@@ -252,7 +252,10 @@ func (t *Tables) Close() error {
 	}
 	mem, f := t.mem, t.file
 	t.mem, t.hdr, t.file = nil, nil, nil
-	err := unix.Munmap(mem)
+	var err error
+	if !t.private {
+		err = unix.Munmap(mem)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
