@@ -25,6 +25,18 @@ import (
 // that died (nobody holds the lock) is repaired in the copy, as the next
 // writer would repair the file.
 func ReadTables(f *os.File) (*Tables, error) {
+	return readTables(f, false)
+}
+
+// SalvageTables is ReadTables for teardown, which must remove what the
+// tables name even when a process of the chain wedged them: after
+// WaitLimit it returns the copy as it was last taken, repaired in itself,
+// together with the ErrWedged error.
+func SalvageTables(f *os.File) (*Tables, error) {
+	return readTables(f, true)
+}
+
+func readTables(f *os.File, salvage bool) (*Tables, error) {
 	fail := func(err error) (*Tables, error) {
 		return nil, fmt.Errorf("read tables %s: %w", f.Name(), err)
 	}
@@ -48,8 +60,14 @@ func ReadTables(f *os.File) (*Tables, error) {
 			return t, nil
 		}
 		if time.Now().After(deadline) {
-			return fail(fmt.Errorf("tables of chain %d: writer lock held for %v by another process; %w",
+			_, err := fail(fmt.Errorf("tables of chain %d: writer lock held for %v by another process; %w",
 				overlay(mem).AID, WaitLimit, ErrWedged))
+			if !salvage {
+				return nil, err
+			}
+			t := attachPrivate(f, mem)
+			t.repairLocked()
+			return t, err
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, 10*time.Millisecond)

@@ -47,6 +47,9 @@ type Tables struct {
 	// mu lets one goroutine at a time take the writer lock through file,
 	// and so protects the index fields that only writers change.
 	mu sync.Mutex
+	// wedged: the last wait for the writer lock outlasted WaitLimit; the
+	// next one doesn't wait.  Protected by mu.
+	wedged bool
 }
 
 // Entry is one translation: Virt is the id the chain sees, Sys the

@@ -68,8 +68,17 @@ func (t *Tables) lockWriter() error {
 		return fmt.Errorf("%s: %w", t.what(), errPrivate)
 	}
 	t.mu.Lock()
-	if err := ofdLockBounded(t.file.Fd(), WaitLimit); err != nil {
+	limit := WaitLimit
+	if t.wedged {
+		limit = 0 // one wait was enough: try once
+	}
+	err := ofdLockBounded(t.file.Fd(), limit)
+	t.wedged = errors.Is(err, ErrWedged)
+	if err != nil {
 		t.mu.Unlock()
+		if t.wedged {
+			return fmt.Errorf("%s: writer lock held for %v by another process; %w", t.what(), WaitLimit, ErrWedged)
+		}
 		return fmt.Errorf("%s: %w", t.what(), err)
 	}
 	t.repairLocked()
@@ -88,8 +97,8 @@ func ofdLockBounded(fd uintptr, limit time.Duration) error {
 			return nil
 		case err != unix.EAGAIN && err != unix.EACCES && err != unix.EINTR:
 			return fmt.Errorf("take the writer lock: %w", err)
-		case time.Now().After(deadline):
-			return fmt.Errorf("writer lock held for %v by another process; %w", limit, ErrWedged)
+		case !time.Now().Before(deadline):
+			return ErrWedged
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, 10*time.Millisecond)
