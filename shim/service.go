@@ -128,9 +128,10 @@ func prepare(cfg *config.Config, id, bundle string, spec *specs.Spec) (_ *contai
 		ns := oci.IPCNamespaceOf(spec)
 		undo = func() { _ = hooks.Teardown(cfg, reg, ch, ns) }
 	}
+	release := undo // a failing return sets undo to nil
 	defer func() {
 		if err != nil {
-			undo()
+			release()
 		}
 	}()
 	// The table file is bind-mounted into the container: it must exist
