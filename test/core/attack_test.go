@@ -113,3 +113,48 @@ func holdWriterLock(t *testing.T, path string, mark int64) {
 		t.Fatal(err)
 	}
 }
+
+// A symlink planted in a running chain's directory, in place of its table
+// file, aims at a host file: vrid ps, vrid tables and the supervisor's
+// teardown refuse to follow it, say so, and leave the file as it was;
+// teardown still removes the chain.
+func TestPlantedSymlink(t *testing.T) {
+	needSetup(t)
+	stateDir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), runDeadline)
+	defer cancel()
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("host data\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startChain(t, ctx, stateDir, "run", "--name", "planted", "--ids", "sequential", "--", program("table_attack"), "none")
+	select {
+	case <-c.ready:
+	case <-c.done:
+		t.Fatalf("table_attack ended early\n%s\n%s", c.stdout(), c.stderr.String())
+	}
+	tables := filepath.Join(stateDir, "chains", "1", "tables")
+	if err := os.Remove(tables); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, tables); err != nil {
+		t.Fatal(err)
+	}
+	const refused = "chains/1/tables: a symlink, which vrid never follows"
+	for _, args := range [][]string{{"ps"}, {"tables", "planted"}} {
+		res := vrid(t, stateDir, args...)
+		if res.Code != 1 || !strings.Contains(res.Stderr, refused) {
+			t.Errorf("vrid %s: want exit status 1 saying %q\n%s", strings.Join(args, " "), refused, res)
+		}
+	}
+	res := c.finish(t)
+	if res.Code != 0 || !strings.Contains(res.Stderr, refused) {
+		t.Errorf("vrid run: want exit status 0 and a teardown saying %q\n%s", refused, res)
+	}
+	st, err := os.Lstat(victim)
+	data, rerr := os.ReadFile(victim)
+	if err != nil || rerr != nil || st.Mode() != 0o600 || string(data) != "host data\n" {
+		t.Errorf("victim is now %v %q (%v, %v), want -rw------- \"host data\\n\"", st.Mode(), data, err, rerr)
+	}
+	checkNoLeaks(t, stateDir, readIPC(t))
+}
