@@ -32,7 +32,7 @@ func Dir(stateDir string, aid vresource.AID) string {
 
 // TablePath is the chain's table file.
 func TablePath(stateDir string, aid vresource.AID) string {
-	return filepath.Join(Dir(stateDir, aid), "tables")
+	return filepath.Join(Dir(stateDir, aid), TablesName)
 }
 
 // OpenRegistry opens the registry of cfg's state directory.
@@ -47,7 +47,7 @@ func Setup(cfg *config.Config, reg vresource.Registry, name string, owner vresou
 	if err != nil {
 		return ch, err
 	}
-	if err := CreateTables(cfg, ch); err != nil {
+	if err := CreateTables(cfg, ch, 0o600); err != nil {
 		_ = Forget(cfg, reg, ch)
 		return ch, err
 	}
@@ -102,12 +102,16 @@ func MergeEnv(base, add []string) []string {
 }
 
 // Teardown removes what a chain leaves once its processes are gone: the
-// IPC objects its tables still name, its table file, and its AID.
+// IPC objects its tables still name, its table file, and its AID.  It
+// reads a private copy of the tables, which a wedged chain can't hold up
+// for longer than vresource.WaitLimit.
 func Teardown(cfg *config.Config, reg vresource.Registry, ch vresource.Chain) error {
 	var errs []error
-	if t, err := vresource.OpenTables(ch.Tables); err == nil {
+	t, err := salvageTables(cfg, ch)
+	if t != nil {
 		errs = append(errs, RemoveIPC(t), t.Close())
-	} else if !errors.Is(err, os.ErrNotExist) {
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
 	errs = append(errs, Forget(cfg, reg, ch))

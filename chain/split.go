@@ -10,9 +10,10 @@ import (
 )
 
 // Setup in two steps, for the containerd shim: the shim registers the
-// chain and makes its directory before the container exists (the
-// directory is bind-mounted into it), and the createRuntime hook creates
-// the tables once the runtime has set the container up.
+// chain, or finds the one the container joins, and then creates its
+// tables if it is new, with a mode for every user of the container.  The
+// table file is bind-mounted into the container, so it exists before the
+// runtime creates the container.
 
 // Register registers a chain and makes its directory, without tables.  On
 // failure nothing stays registered.
@@ -36,20 +37,29 @@ func Register(cfg *config.Config, reg vresource.Registry, name string, owner vre
 	return ch, nil
 }
 
-// CreateTables creates the table file of a chain that Register made.  A
-// table file that is already there and belongs to the chain is kept, so
-// that a retried step does no harm.
-func CreateTables(cfg *config.Config, ch vresource.Chain) error {
-	t, err := vresource.CreateTables(ch.Tables, ch.AID, cfg.TableOptions(ch.Name))
+// CreateTables creates the table file of a chain that Register made,
+// with mode perm, in the chain's directory opened as openTableFile does.
+// A table file that is already there and belongs to the chain is kept,
+// so that a retried step does no harm.
+func CreateTables(cfg *config.Config, ch vresource.Chain, perm os.FileMode) error {
+	fail := func(err error) error { return fmt.Errorf("create tables of chain %s: %w", ch.AID, err) }
+	dir, err := openDir(cfg.StateDir, ch.AID)
+	if err != nil {
+		return fail(err)
+	}
+	defer dir.Close()
+	opt := cfg.TableOptions(ch.Name)
+	opt.Mode = perm
+	t, err := vresource.CreateTablesIn(dir, TablesName, ch.AID, opt)
 	if errors.Is(err, os.ErrExist) {
-		t, err = vresource.OpenTables(ch.Tables)
+		t, err = ReadTables(cfg, ch)
 		if err == nil && t.AID() != ch.AID {
 			err = fmt.Errorf("%s belongs to AID %d", ch.Tables, t.AID())
 			_ = t.Close()
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("create tables of chain %s: %w", ch.AID, err)
+		return fail(err)
 	}
 	return t.Close()
 }

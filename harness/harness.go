@@ -82,7 +82,7 @@ func Run(opt Options, command Command, reg vresource.Registry, ch vresource.Chai
 			err = terr
 		}
 	}()
-	tables, err := vresource.OpenTables(ch.Tables)
+	tables, err := chain.OpenTables(opt.Config, ch)
 	if err != nil {
 		return 1, fmt.Errorf("run %s: %w", ch.AID, err)
 	}

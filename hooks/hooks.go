@@ -1,7 +1,8 @@
 // Package hooks is what vrid-hook does at the OCI hooks the shim adds to a
-// container's spec (see package oci): createRuntime creates the tables of
-// the chain the shim registered, before the container's process starts;
-// poststop tears the chain down once the container's processes are gone.
+// container's spec (see package oci): createRuntime records the
+// container's init process in the chain the shim set up, before it
+// starts; poststop tears the chain down once the container's processes
+// are gone.
 // Both run in the runtime's namespaces and read the container's state, as
 // the OCI runtime spec defines it, on stdin.
 package hooks
@@ -32,19 +33,16 @@ func ReadState(r io.Reader) (*specs.State, error) {
 	return &state, nil
 }
 
-// CreateRuntime creates the tables of chain aid and records the
-// container's init process as the chain's root.
+// CreateRuntime records the container's init process as the root of
+// chain aid.  The shim created the chain's tables before the runtime
+// bind-mounted them into the container (shim.prepare); the hook only
+// makes sure that they are still there, reached through no symlink.
 func CreateRuntime(cfg *config.Config, reg vresource.Registry, aid vresource.AID, state *specs.State) error {
 	ch, err := reg.Get(aid.String())
 	if err != nil {
 		return fmt.Errorf("container %s: %w (was it created by containerd-shim-vrid-v1?)", state.ID, err)
 	}
-	if err := chain.CreateTables(cfg, ch); err != nil {
-		return fmt.Errorf("container %s: %w", state.ID, err)
-	}
-	// Every user of the container, in whatever user namespace, maps the
-	// tables; on the host, state_dir (0700) keeps others out.
-	if err := os.Chmod(ch.Tables, 0o666); err != nil {
+	if err := chain.CheckTables(cfg, ch); err != nil {
 		return fmt.Errorf("container %s: %w", state.ID, err)
 	}
 	if state.Pid > 0 {

@@ -3,6 +3,7 @@ package hooks
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -63,22 +64,16 @@ func TestReadState(t *testing.T) {
 func TestCreateRuntime(t *testing.T) {
 	cfg, reg, ch := setup(t)
 	state := &specs.State{ID: "c1", Pid: os.Getpid()}
-	for range 2 { // a second run keeps what the first made
+	if err := CreateRuntime(cfg, reg, ch.AID, state); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("no tables: %v, want ErrNotExist", err)
+	}
+	if err := chain.CreateTables(cfg, ch, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
 		if err := CreateRuntime(cfg, reg, ch.AID, state); err != nil {
 			t.Fatal(err)
 		}
-	}
-	tab, err := vresource.OpenTables(ch.Tables)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tab.Close()
-	if tab.AID() != ch.AID || tab.Name() != "c1" {
-		t.Errorf("tables of %d %q", tab.AID(), tab.Name())
-	}
-	st, err := os.Stat(ch.Tables)
-	if err != nil || st.Mode().Perm() != 0o666 {
-		t.Errorf("tables mode %v, %v; want 0666", st.Mode(), err)
 	}
 	got, err := reg.Get(ch.AID.String())
 	if err != nil || got.RootPid != os.Getpid() {
@@ -96,6 +91,9 @@ func TestCreateRuntime(t *testing.T) {
 // chain's fails its createRuntime hook, and the chain keeps its facts.
 func TestCreateRuntimeOtherPIDNamespace(t *testing.T) {
 	cfg, reg, ch := setup(t)
+	if err := chain.CreateTables(cfg, ch, 0o666); err != nil {
+		t.Fatal(err)
+	}
 	other := vresource.NamespaceID{Dev: 4, Ino: 1}
 	err := reg.Update(ch.AID, func(c *vresource.Chain) error {
 		c.Facts.PIDNS = other
@@ -138,6 +136,59 @@ func TestSharePIDNamespace(t *testing.T) {
 	}
 }
 
+// TestPlantedSymlink replaces the table file, on the host, by a symlink
+// to a file outside the state directory: neither hook follows it, each
+// says why, the poststop hook still tears the chain down, and the file
+// the link aims at is as it was.
+func TestPlantedSymlink(t *testing.T) {
+	stages := map[string]func(*config.Config, vresource.Registry, vresource.AID, *specs.State) error{
+		"create-runtime": CreateRuntime,
+		"poststop":       Poststop,
+	}
+	for name, stage := range stages {
+		t.Run(name, func(t *testing.T) {
+			cfg, reg, ch := setup(t)
+			if err := chain.CreateTables(cfg, ch, 0o666); err != nil {
+				t.Fatal(err)
+			}
+			victim := filepath.Join(t.TempDir(), "victim")
+			if err := os.WriteFile(victim, []byte("host data\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(ch.Tables); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(victim, ch.Tables); err != nil {
+				t.Fatal(err)
+			}
+			// In the host's IPC namespace, teardown reads the tables.
+			bundle := t.TempDir()
+			if err := oci.SaveSpec(bundle, &specs.Spec{Process: &specs.Process{}}); err != nil {
+				t.Fatal(err)
+			}
+			err := stage(cfg, reg, ch.AID, &specs.State{ID: "c1", Pid: os.Getpid(), Bundle: bundle})
+			want := ch.Tables + ": a symlink, which vrid never follows"
+			if !errors.Is(err, chain.ErrSymlink) || !strings.Contains(err.Error(), want) {
+				t.Errorf("%v, want ErrSymlink saying %q", err, want)
+			}
+			st, serr := os.Stat(victim)
+			data, rerr := os.ReadFile(victim)
+			if serr != nil || rerr != nil || st.Mode().Perm() != 0o600 || string(data) != "host data\n" {
+				t.Errorf("victim now %v %q (%v, %v)", st.Mode(), data, serr, rerr)
+			}
+			if name != "poststop" {
+				return
+			}
+			if _, err := reg.Get(ch.AID.String()); !errors.Is(err, vresource.ErrUnknownChain) {
+				t.Errorf("chain still registered: %v", err)
+			}
+			if _, err := os.Lstat(chain.Dir(cfg.StateDir, ch.AID)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("chain dir left: %v", err)
+			}
+		})
+	}
+}
+
 func TestPoststop(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -151,7 +202,7 @@ func TestPoststop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, reg, ch := setup(t)
-			if err := chain.CreateTables(cfg, ch); err != nil {
+			if err := chain.CreateTables(cfg, ch, 0o666); err != nil {
 				t.Fatal(err)
 			}
 			bundle := t.TempDir()

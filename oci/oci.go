@@ -18,7 +18,11 @@ import (
 	"github.com/vrid/vrid/vresource"
 )
 
-// Paths inside the container.
+// Paths inside the container.  ChainDir is an empty read-only tmpfs, and
+// TablePath the chain's table file bind-mounted in it: the container
+// can write the file, but can't rename, replace or unlink it, nor add
+// files beside it, and nothing it does there reaches the host's chain
+// directory.
 const (
 	LibraryPath = "/.vrid/lib/libvrid.so"
 	ChainDir    = "/.vrid/chain"
@@ -37,7 +41,7 @@ const (
 type Injection struct {
 	AID      vresource.AID
 	Library  string // libvrid.so on the host
-	ChainDir string // the chain's directory on the host (chain.Dir)
+	Tables   string // the chain's table file on the host (chain.TablePath)
 	LogLevel string // VRID_LOG_LEVEL
 
 	// Hook is vrid-hook on the host, and ConfigPath the config.toml it
@@ -73,14 +77,14 @@ func (in Injection) HookArgs(stage string) []string {
 	return append(args, stage, "--aid", in.AID.String())
 }
 
-// Apply changes spec so that the container runs in the chain: the two bind
-// mounts, the environment of its process, and the hooks.  Applying it
-// twice gives the spec of applying it once.
+// Apply changes spec so that the container runs in the chain: the mounts
+// of the library and the table file, the environment of its process, and
+// the hooks.  Applying it twice gives the spec of applying it once.
 func Apply(spec *specs.Spec, in Injection) error {
 	if spec.Process == nil {
 		return errors.New("spec has no process")
 	}
-	if in.AID == 0 || in.Library == "" || in.ChainDir == "" || in.Hook == "" {
+	if in.AID == 0 || in.Library == "" || in.Tables == "" || in.Hook == "" {
 		return fmt.Errorf("incomplete injection %+v", in)
 	}
 	spec.Mounts = setMount(spec.Mounts, specs.Mount{
@@ -89,11 +93,20 @@ func Apply(spec *specs.Spec, in Injection) error {
 		Source:      in.Library,
 		Options:     []string{"rbind", "ro", "nosuid", "nodev"},
 	})
+	// runc mounts a read-only tmpfs read-write, makes the mount points
+	// of later mounts in it, and remounts it read-only once the rootfs is
+	// complete: the file's mount stays read-write.
 	spec.Mounts = setMount(spec.Mounts, specs.Mount{
 		Destination: ChainDir,
+		Type:        "tmpfs",
+		Source:      "tmpfs",
+		Options:     []string{"ro", "nosuid", "nodev", "noexec", "size=4k", "nr_inodes=4", "mode=755"},
+	})
+	spec.Mounts = setMount(spec.Mounts, specs.Mount{
+		Destination: TablePath,
 		Type:        "bind",
-		Source:      in.ChainDir,
-		Options:     []string{"rbind", "rw", "nosuid", "nodev", "noexec"},
+		Source:      in.Tables,
+		Options:     []string{"bind", "rw", "nosuid", "nodev", "noexec"},
 	})
 	ApplyProcess(spec.Process, in)
 	if spec.Hooks == nil {

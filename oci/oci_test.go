@@ -19,7 +19,7 @@ func injection(poststop bool) Injection {
 	return Injection{
 		AID:        7,
 		Library:    "/opt/vrid/lib/libvrid.so",
-		ChainDir:   "/run/vrid/chains/7",
+		Tables:     "/run/vrid/chains/7/tables",
 		LogLevel:   "warning",
 		Hook:       "/opt/vrid/bin/vrid-hook",
 		ConfigPath: "/etc/vrid/test.toml",
@@ -92,9 +92,9 @@ func TestApplyRefuses(t *testing.T) {
 		inj  Injection
 	}{
 		{"no process", &specs.Spec{}, injection(true)},
-		{"no aid", &specs.Spec{Process: &specs.Process{}}, Injection{Library: "/l", ChainDir: "/c", Hook: "/h"}},
-		{"no library", &specs.Spec{Process: &specs.Process{}}, Injection{AID: 1, ChainDir: "/c", Hook: "/h"}},
-		{"no hook", &specs.Spec{Process: &specs.Process{}}, Injection{AID: 1, Library: "/l", ChainDir: "/c"}},
+		{"no aid", &specs.Spec{Process: &specs.Process{}}, Injection{Library: "/l", Tables: "/c", Hook: "/h"}},
+		{"no library", &specs.Spec{Process: &specs.Process{}}, Injection{AID: 1, Tables: "/c", Hook: "/h"}},
+		{"no hook", &specs.Spec{Process: &specs.Process{}}, Injection{AID: 1, Library: "/l", Tables: "/c"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

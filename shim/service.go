@@ -128,15 +128,26 @@ func prepare(cfg *config.Config, id, bundle string, spec *specs.Spec) (_ *contai
 		ns := oci.IPCNamespaceOf(spec)
 		undo = func() { _ = hooks.Teardown(cfg, reg, ch, ns) }
 	}
+	release := undo // a failing return sets undo to nil
 	defer func() {
 		if err != nil {
-			undo()
+			release()
 		}
 	}()
+	// The table file is bind-mounted into the container: it must exist
+	// before runc creates it.
+	if owned {
+		err = chain.CreateTables(cfg, ch, 0o666) // any user in the container; state_dir keeps others out
+	} else {
+		err = chain.CheckTables(cfg, ch)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
 	in := oci.Injection{
 		AID:        ch.AID,
 		Library:    library,
-		ChainDir:   chain.Dir(cfg.StateDir, ch.AID),
+		Tables:     chain.TablePath(cfg.StateDir, ch.AID),
 		LogLevel:   cfg.LogLevel,
 		Hook:       hook,
 		ConfigPath: cfg.Path,

@@ -176,7 +176,7 @@ func TestCleanupBundle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := chain.CreateTables(cfg, ch); err != nil {
+		if err := chain.CreateTables(cfg, ch, 0o666); err != nil {
 			t.Fatal(err)
 		}
 		if err := writeBundleState(bundle, bundleState{AID: ch.AID, Owned: owned, Config: path}); err != nil {

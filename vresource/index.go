@@ -1,9 +1,11 @@
 package vresource
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -29,7 +31,7 @@ type index struct {
 	shift  uint32
 	// settle takes the writer lock and lets it go: taking it repairs what
 	// a writer that died mid-rebuild left (Tables.lockWriter).
-	settle func()
+	settle func() error
 }
 
 // settleSpins is how many times a lock-free reader looks again at a
@@ -44,7 +46,7 @@ func slotsAt(mem []byte, off uint64, n uint32) []uint64 {
 	return unsafe.Slice((*uint64)(unsafe.Pointer(&mem[off])), n)
 }
 
-func newIndex(mem []byte, rt ResourceType, d *tableDesc, settle func()) index {
+func newIndex(mem []byte, rt ResourceType, d *tableDesc, settle func() error) index {
 	return index{
 		rt:     rt,
 		desc:   d,
@@ -102,25 +104,47 @@ func (ix *index) probe(slots []uint64, k uint32) (i uint32, s uint64, found bool
 // rebuild still running after settleSpins probes may be one whose writer
 // died: taking the writer lock repairs it, or waits for its end.  (Go's
 // atomic loads are sequentially consistent: the second load of Rebuilds
-// stays after the probe's loads without the fence table.c needs.)
-func (ix *index) find(slots []uint64, key int32) (val int32, found bool) {
+// stays after the probe's loads without the fence table.c needs.)  Unlike
+// find, it gives up after WaitLimit (rebuildWait).
+func (ix *index) find(slots []uint64, key int32) (val int32, found bool, err error) {
 	if !storable(key) {
-		return 0, false
+		return 0, false, nil
 	}
 	k := enc(key)
+	var wait rebuildWait
 	for spins := 1; ; spins++ {
 		seq := atomic.LoadUint32(&ix.desc.Rebuilds)
 		if _, s, found := ix.probe(slots, k); found {
-			return slotVal(s), true
+			return slotVal(s), true, nil
 		}
 		if seq&1 == 0 && atomic.LoadUint32(&ix.desc.Rebuilds) == seq {
-			return 0, false
+			return 0, false, nil
 		}
 		if spins%settleSpins == 0 {
-			ix.settle()
+			if err := wait.settle(ix); err != nil {
+				return 0, false, err
+			}
 		}
 		runtime.Gosched()
 	}
+}
+
+// rebuildWait bounds a lock-free reader's wait on rebuilds: each settle
+// takes the writer lock, which repairs a rebuild whose writer died, but
+// a writer may hold the lock forever, or a process of the chain start
+// rebuild after rebuild without it.  Its zero value starts the clock.
+type rebuildWait struct {
+	deadline time.Time
+}
+
+func (w *rebuildWait) settle(ix *index) error {
+	now := time.Now()
+	if w.deadline.IsZero() {
+		w.deadline = now.Add(WaitLimit)
+	} else if now.After(w.deadline) {
+		return fmt.Errorf("a rebuild of the %s table has not ended in %v; %w", ix.rt, WaitLimit, ErrWedged)
+	}
+	return ix.settle()
 }
 
 // findLocked is the lookup of writers, who hold the writer lock: no
@@ -384,15 +408,18 @@ func (ix *index) list() []Entry {
 // settles a rebuild whose writer died: the list holds every entry that
 // stayed bound all along, once.  Under other concurrent writers it is a
 // snapshot of each slot, not of the table.
-func (ix *index) entries() []Entry {
+func (ix *index) entries() ([]Entry, error) {
+	var wait rebuildWait
 	for spins := 1; ; spins++ {
 		seq := atomic.LoadUint32(&ix.desc.Rebuilds)
 		out := ix.list()
 		if seq&1 == 0 && atomic.LoadUint32(&ix.desc.Rebuilds) == seq {
-			return out
+			return out, nil
 		}
 		if spins%settleSpins == 0 {
-			ix.settle()
+			if err := wait.settle(ix); err != nil {
+				return nil, err
+			}
 		}
 		runtime.Gosched()
 	}

@@ -1,6 +1,9 @@
 package vresource
 
-import "math"
+import (
+	"math"
+	"runtime/debug"
+)
 
 // BindKey returns the private system key for a virtual IPC key, deriving
 // one from the AID and the key when the chain has none yet (created):
@@ -18,8 +21,10 @@ func (t *Tables) bindKey(vkey int32, attempt uint32) (skey int32, created bool, 
 		return 0, false, err
 	}
 	ix := &t.idx[IPCKey]
-	if skey, ok := ix.find(ix.byVirt, vkey); ok {
-		return skey, false, nil
+	defer t.catchFault(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	if skey, ok, err := ix.find(ix.byVirt, vkey); ok || err != nil {
+		return skey, false, t.wrap(err)
 	}
 	err = t.withWriter(IPCKey, func() error {
 		var ok bool

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 var (
@@ -28,18 +30,26 @@ var (
 // and marks the table it changes in the header until it is whole, so
 // that the next writer repairs what a writer that died halfway left
 // (writer.go).  A Tables must not be used after Close.
+//
+// A private Tables (ReadTables) is a copy of the file taken with pread: no
+// process of the chain can change it under its reader, and it takes no
+// writes.
 type Tables struct {
-	path string
-	file *os.File // the table file, open read-write: the writer lock is on its description
-	mem  []byte   // the whole file, mapped shared
-	hdr  *header  // overlays mem
-	idx  [NumResourceTypes]index
-	aid  AID
-	name string
+	path    string
+	file    *os.File // the table file, open read-write (read-only if private): the writer lock is on its description
+	mem     []byte   // the whole file, mapped shared, or a private copy
+	private bool
+	hdr     *header // overlays mem
+	idx     [NumResourceTypes]index
+	aid     AID
+	name    string
 
 	// mu lets one goroutine at a time take the writer lock through file,
 	// and so protects the index fields that only writers change.
 	mu sync.Mutex
+	// wedged: the last wait for the writer lock outlasted WaitLimit; the
+	// next one doesn't wait.  Protected by mu.
+	wedged bool
 }
 
 // Entry is one translation: Virt is the id the chain sees, Sys the
@@ -82,32 +92,88 @@ func (t *Tables) Slots(rt ResourceType) uint32 {
 	return t.idx[rt].mask + 1
 }
 
-// Lookup translates a virtual id to the system id.
+// Lookup translates a virtual id to the system id.  A table whose
+// rebuild does not end within WaitLimit reads as a miss.
 func (t *Tables) Lookup(rt ResourceType, virt int32) (sys int32, ok bool) {
 	if !rt.valid() {
 		return 0, false
 	}
-	return t.idx[rt].find(t.idx[rt].byVirt, virt)
+	sys, ok, _ = t.idx[rt].find(t.idx[rt].byVirt, virt)
+	return sys, ok
 }
 
-// Reverse translates a system id to the virtual id.
+// Reverse translates a system id to the virtual id, as Lookup does.
 func (t *Tables) Reverse(rt ResourceType, sys int32) (virt int32, ok bool) {
 	if !rt.valid() {
 		return 0, false
 	}
-	return t.idx[rt].find(t.idx[rt].bySys, sys)
+	virt, ok, _ = t.idx[rt].find(t.idx[rt].bySys, sys)
+	return virt, ok
 }
 
-// Entries lists a type's entries sorted by virtual id.  It takes no lock
-// (vrid_each of table.c does): an entry bound or removed meanwhile may be
-// in the list or not, and every other entry is in it once.
+// Entries is List without its error: nil when List fails.
 func (t *Tables) Entries(rt ResourceType) []Entry {
-	if !rt.valid() {
+	out, _ := t.List(rt)
+	return out
+}
+
+// List lists a type's entries sorted by virtual id.  It takes no lock
+// (vrid_each of table.c does): an entry bound or removed meanwhile may be
+// in the list or not, and every other entry is in it once.  It fails
+// with ErrWedged when a rebuild does not end within WaitLimit.
+func (t *Tables) List(rt ResourceType) (_ []Entry, err error) {
+	if err := t.checkType(rt); err != nil {
+		return nil, err
+	}
+	defer t.catchFault(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	out, err := t.idx[rt].entries()
+	if err != nil {
+		return nil, t.wrap(err)
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.Virt, b.Virt) })
+	return out, nil
+}
+
+// what names the tables in errors.
+func (t *Tables) what() string {
+	return fmt.Sprintf("tables of chain %d", t.aid)
+}
+
+// wrap gives an error of the indexes the tables' name, or returns nil.
+func (t *Tables) wrap(err error) error {
+	if err == nil {
 		return nil
 	}
-	out := t.idx[rt].entries()
-	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.Virt, b.Virt) })
-	return out
+	return fmt.Errorf("%s: %w", t.what(), err)
+}
+
+// ErrShrunk: the table file shrank under a shared mapping of it.
+var ErrShrunk = errors.New("the table file shrank under its mapping")
+
+// catchFault turns the fault of an access to the shared mapping past the
+// end of the file, which a process of the chain truncated, into an
+// error: the table is unusable, but the host process that mapped it
+// lives on to tear the chain down.  The caller has armed the fault with
+// debug.SetPanicOnFault.  A regular file can't be sealed against
+// truncation, and the table file can't be a sealed memfd (see
+// docs/limits.md), so every call that touches a shared mapping from the
+// host side runs under this guard.
+func (t *Tables) catchFault(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if fault, ok := r.(interface{ Addr() uintptr }); ok && t.inMapping(fault.Addr()) {
+		*err = fmt.Errorf("%s: %w (fault at offset %d)", t.what(), ErrShrunk, fault.Addr()-uintptr(unsafe.Pointer(&t.mem[0])))
+		return
+	}
+	panic(r)
+}
+
+func (t *Tables) inMapping(addr uintptr) bool {
+	base := uintptr(unsafe.Pointer(&t.mem[0]))
+	return addr >= base && addr-base < uintptr(len(t.mem))
 }
 
 func (t *Tables) checkType(rt ResourceType) error {
@@ -139,9 +205,11 @@ func (t *Tables) Bind(rt ResourceType, sys int32) (virt int32, err error) {
 	if err := t.checkIDs(rt, sys); err != nil {
 		return 0, err
 	}
+	defer t.catchFault(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	ix := &t.idx[rt]
-	if virt, ok := ix.find(ix.bySys, sys); ok {
-		return virt, nil
+	if virt, ok, err := ix.find(ix.bySys, sys); ok || err != nil {
+		return virt, t.wrap(err)
 	}
 	err = t.withWriter(rt, func() error {
 		var ok bool

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"math/bits"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,15 +19,29 @@ type TableOptions struct {
 	Name       string                  // the chain's name, at most TableNameMax-1 bytes
 	Slots      map[ResourceType]uint32 // per index; absent or 0: the default
 	Sequential bool                    // virtual ids are always fresh
+	Mode       os.FileMode             // the file's; 0: 0600
 }
 
 // CreateTables makes the table file of a chain at path, which must not
-// exist.  The file is built under a temporary name in the same directory
-// and then linked into place, so that nobody ever maps half a header and
-// an existing file is never replaced.  The file is private to its owner
-// (mode 0600): chain processes running as another user need it handed
-// over, as an fd (VRID_TABLE_FD) or by chown.
+// exist, as CreateTablesIn does in path's directory.
 func CreateTables(path string, aid AID, opt TableOptions) (*Tables, error) {
+	dir, err := os.OpenFile(filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("create tables %s: %w", path, err)
+	}
+	defer dir.Close()
+	return CreateTablesIn(dir, filepath.Base(path), aid, opt)
+}
+
+// CreateTablesIn makes the table file of a chain as name in the open
+// directory dir; name must not exist.  The file is built under a
+// temporary name in the same directory and then linked into place, so
+// that nobody ever maps half a header and an existing file is never
+// replaced; neither step follows a symlink.  The file has opt.Mode, 0600
+// if unset: chain processes running as another user need it handed over,
+// as an fd (VRID_TABLE_FD) or by a wider mode.
+func CreateTablesIn(dir *os.File, name string, aid AID, opt TableOptions) (*Tables, error) {
+	path := filepath.Join(dir.Name(), name)
 	slots, err := resolveSlots(opt.Slots)
 	if err != nil {
 		return nil, fmt.Errorf("create tables %s: %w", path, err)
@@ -38,16 +53,22 @@ func CreateTables(path string, aid AID, opt TableOptions) (*Tables, error) {
 		return nil, fmt.Errorf("create tables %s: aid 0 names no chain", path)
 	}
 	// The temporary file's description stays open for the writer lock.
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp := fmt.Sprintf(".%s.tmp-%d", name, rand.Uint64())
+	fd, err := unix.Openat(int(dir.Fd()), tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("create tables %s: %w", path, err)
+		return nil, fmt.Errorf("create tables %s: %w", path, &os.PathError{Op: "create", Path: tmp, Err: err})
 	}
-	defer os.Remove(f.Name())
+	f := os.NewFile(uintptr(fd), path)
+	defer unix.Unlinkat(int(dir.Fd()), tmp, 0)
 	fail := func(err error) (*Tables, error) {
 		f.Close()
 		return nil, fmt.Errorf("create tables %s: %w", path, err)
 	}
-
+	if opt.Mode != 0 {
+		if err := f.Chmod(opt.Mode); err != nil {
+			return fail(err)
+		}
+	}
 	offs, size := fileLayout(slots)
 	if err := f.Truncate(int64(size)); err != nil {
 		return fail(err)
@@ -58,9 +79,9 @@ func CreateTables(path string, aid AID, opt TableOptions) (*Tables, error) {
 	}
 	writeHeader(overlay(mem), aid, opt, slots, offs, size)
 	// Link, not rename: rename would silently replace an existing file.
-	if err := os.Link(f.Name(), path); err != nil {
+	if err := unix.Linkat(int(dir.Fd()), tmp, int(dir.Fd()), name, 0); err != nil {
 		unix.Munmap(mem)
-		return fail(err)
+		return fail(&os.LinkError{Op: "link", Old: tmp, New: path, Err: err})
 	}
 	return attach(path, f, mem), nil
 }
@@ -138,6 +159,13 @@ func OpenTables(path string) (*Tables, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open tables %s: %w", path, err)
 	}
+	return MapTables(f)
+}
+
+// MapTables maps the table file open read-write at f, shared, as
+// OpenTables does, and owns f from then on, on failure too.
+func MapTables(f *os.File) (*Tables, error) {
+	path := f.Name()
 	fail := func(err error) (*Tables, error) {
 		f.Close()
 		return nil, fmt.Errorf("open tables %s: %w", path, err)
@@ -252,7 +280,10 @@ func (t *Tables) Close() error {
 	}
 	mem, f := t.mem, t.file
 	t.mem, t.hdr, t.file = nil, nil, nil
-	err := unix.Munmap(mem)
+	var err error
+	if !t.private {
+		err = unix.Munmap(mem)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -9,7 +9,7 @@ import (
 func createRuntimeCommand() *cli.Command {
 	return &cli.Command{
 		Name:   "create-runtime",
-		Usage:  "create the tables of the container's chain (OCI createRuntime hook)",
+		Usage:  "record the container's init process in its chain (OCI createRuntime hook)",
 		Flags:  []cli.Flag{aidFlag()},
 		Action: func(c *cli.Context) error { return run(c, hooks.CreateRuntime) },
 	}

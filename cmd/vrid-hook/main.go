@@ -1,7 +1,7 @@
 // Command vrid-hook is the OCI hook of vrid containers: the containerd
 // shim adds it to a container's spec as a createRuntime hook, which
-// creates the chain's tables, and as a poststop hook, which tears the
-// chain down.  It reads the container's state on stdin and writes the
+// records the container's init process in its chain, and as a poststop
+// hook, which tears the chain down.  It reads the container's state on stdin and writes the
 // cause of a failure to stderr, where the runtime reports it.
 package main
 

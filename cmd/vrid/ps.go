@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vrid/vrid/chain"
+	"github.com/vrid/vrid/config"
 	"github.com/vrid/vrid/vresource"
 )
 
@@ -35,8 +38,12 @@ type psProcess struct {
 	Command string        `json:"command"`
 }
 
-func psAction(c *cli.Context) error {
-	reg, err := openRegistry(c)
+func psAction(c *cli.Context) (err error) {
+	cfg, _, err := setup(c)
+	if err != nil {
+		return err
+	}
+	reg, err := chain.OpenRegistry(cfg)
 	if err != nil {
 		return err
 	}
@@ -45,13 +52,21 @@ func psAction(c *cli.Context) error {
 		return err
 	}
 	var rows []psProcess
+	var errs []error // each chain whose tables can't be read: listed, and the exit status says so
 	for _, ch := range chains {
 		state := "running"
 		if ch.Stale {
 			state = "stale"
 		}
-		rows = append(rows, chainProcesses(ch, state)...)
+		procs, err := chainProcesses(cfg, ch, state)
+		rows = append(rows, procs...)
+		errs = append(errs, err)
 	}
+	defer func() {
+		if err == nil {
+			err = errors.Join(errs...)
+		}
+	}()
 	if c.Bool("json") {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -66,12 +81,13 @@ func psAction(c *cli.Context) error {
 }
 
 // chainProcesses lists the live processes (not threads, not bare group ids)
-// among a chain's pid entries.  The tables hold pids as the chain sees them:
-// inside a container, in its pid namespace; the host pid is shown too.
-func chainProcesses(ch vresource.Chain, state string) []psProcess {
-	t, err := vresource.OpenTables(ch.Tables)
+// among a chain's pid entries, read from a private copy of its tables.  The
+// tables hold pids as the chain sees them: inside a container, in its pid
+// namespace; the host pid is shown too.
+func chainProcesses(cfg *config.Config, ch vresource.Chain, state string) ([]psProcess, error) {
+	t, err := chain.ReadTables(cfg, ch)
 	if err != nil {
-		return []psProcess{{AID: ch.AID, Chain: ch.Name, State: "no tables", Command: err.Error()}}
+		return []psProcess{{AID: ch.AID, Chain: ch.Name, State: "no tables", Command: err.Error()}}, err
 	}
 	defer t.Close()
 	hostPid := pidNamespaceOf(ch.RootPid)
@@ -87,7 +103,7 @@ func chainProcesses(ch vresource.Chain, state string) []psProcess {
 		out = append(out, psProcess{AID: ch.AID, Chain: ch.Name, State: state,
 			VirtPID: e.Virt, SysPID: e.Sys, HostPID: pid, Command: commandLine(pid)})
 	}
-	return out
+	return out, nil
 }
 
 // pidNamespaceOf maps the pids of root's pid namespace to host pids, or

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vrid/vrid/chain"
 	"github.com/vrid/vrid/vresource"
 )
 
@@ -40,7 +41,11 @@ func tablesAction(c *cli.Context) error {
 	if len(args) != 1 {
 		return errors.New("give one chain: vrid tables NAME|AID [--json] (see vrid ps)")
 	}
-	reg, err := openRegistry(c)
+	cfg, _, err := setup(c)
+	if err != nil {
+		return err
+	}
+	reg, err := chain.OpenRegistry(cfg)
 	if err != nil {
 		return err
 	}
@@ -48,14 +53,18 @@ func tablesAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w (see vrid ps)", err)
 	}
-	t, err := vresource.OpenTables(ch.Tables)
+	t, err := chain.ReadTables(cfg, ch) // a private copy: the chain can't change it under us
 	if err != nil {
 		return err
 	}
 	defer t.Close()
 	entries := []tableEntry{}
 	for rt := vresource.ResourceType(0); rt < vresource.NumResourceTypes; rt++ {
-		for _, e := range t.Entries(rt) {
+		list, err := t.List(rt)
+		if err != nil {
+			return err
+		}
+		for _, e := range list {
 			entries = append(entries, tableEntry{Type: rt.String(), Virt: e.Virt, Sys: e.Sys})
 		}
 	}

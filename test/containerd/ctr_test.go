@@ -184,9 +184,9 @@ func TestSharedIPCNamespace(t *testing.T) {
 	assertNoChain(t, e.stateDir, "vt-ipc-a")
 }
 
-// A failing createRuntime hook fails the task's creation with its cause,
-// and releases the chain.
-func TestHookFailure(t *testing.T) {
+// Tables the shim can't create fail the task's creation with their
+// cause, and release the chain.
+func TestTablesFailure(t *testing.T) {
 	e := testEnv(t)
 	bad := filepath.Join(e.work, "bad-slots.toml")
 	if err := e.writeConfig(bad, "pid_slots = 3"); err != nil {
@@ -198,7 +198,7 @@ func TestHookFailure(t *testing.T) {
 	if err == nil {
 		t.Fatal("ctr run succeeded with pid_slots = 3")
 	}
-	for _, want := range []string{"createRuntime hook", "vrid-hook: create-runtime", "pid slots 3"} {
+	for _, want := range []string{"vrid: create " + id, "create tables of chain", "pid slots 3"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %q:\n%v", want, err)
 		}

@@ -6,11 +6,17 @@
  *                        the keys of every semaphore it can see; with
  *                        hold it then sleeps until killed
  *   probe sleep          prints its pid, then sleeps until killed
+ *   probe attack VICTIM  turns on its table file ($VRID_TABLE): tries to
+ *                        replace it with a symlink to VICTIM, rename it,
+ *                        unlink it and add a file beside it, printing the
+ *                        errno of each, then prints its pid
+ *   probe truncate       cuts its table file to nothing; prints the errno
  *
  * The same binary runs under io.containerd.runc.v2, to compare.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +44,33 @@ static int sem(key_t key)
 	return 0;
 }
 
+static void report(const char *what, int ret)
+{
+	printf("%s=%s\n", what, ret < 0 ? strerrorname_np(errno) : "ok");
+}
+
+/* Every change of the table's path fails; the host's chain directory is out of reach. */
+static int attack(const char *victim)
+{
+	const char *table = getenv("VRID_TABLE");
+	char dir[256], path[300];
+
+	if (!table || strlen(table) >= sizeof(dir))
+		return 2;
+	strcpy(dir, table);
+	*strrchr(dir, '/') = 0;
+	snprintf(path, sizeof(path), "%s/evil", dir);
+	report("symlink", symlink(victim, path));
+	report("replace", rename(path, table));
+	snprintf(path, sizeof(path), "%s/moved", dir);
+	report("rename", rename(table, path));
+	report("unlink", unlink(table));
+	snprintf(path, sizeof(path), "%s/new", dir);
+	report("create", open(path, O_WRONLY | O_CREAT | O_EXCL, 0644));
+	printf("pid=%d\n", getpid());
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -59,6 +92,14 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
-	fprintf(stderr, "usage: probe pid | probe sem KEY [hold] | probe sleep\n");
+	if (argc == 3 && !strcmp(argv[1], "attack"))
+		return attack(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "truncate")) {
+		int fd = open(getenv("VRID_TABLE"), O_RDWR);
+
+		report("truncate", fd < 0 ? fd : ftruncate(fd, 0));
+		return 0;
+	}
+	fprintf(stderr, "usage: probe pid | probe sem KEY [hold] | probe sleep | probe attack VICTIM | probe truncate\n");
 	return 2;
 }
