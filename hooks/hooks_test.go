@@ -3,10 +3,12 @@ package hooks
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 
 	"github.com/vrid/vrid/chain"
 	"github.com/vrid/vrid/config"
@@ -62,7 +64,12 @@ func TestReadState(t *testing.T) {
 
 func TestCreateRuntime(t *testing.T) {
 	cfg, reg, ch := setup(t)
-	state := &specs.State{ID: "c1", Pid: os.Getpid()}
+	bundle := t.TempDir()
+	spec := &specs.Spec{Process: &specs.Process{User: specs.User{UID: 1000}}, Linux: &specs.Linux{}}
+	if err := oci.SaveSpec(bundle, spec); err != nil {
+		t.Fatal(err)
+	}
+	state := &specs.State{ID: "c1", Pid: os.Getpid(), Bundle: bundle}
 	for range 2 { // a second run keeps what the first made
 		if err := CreateRuntime(cfg, reg, ch.AID, state); err != nil {
 			t.Fatal(err)
@@ -84,24 +91,45 @@ func TestCreateRuntime(t *testing.T) {
 	if err != nil || got.RootPid != os.Getpid() {
 		t.Errorf("root pid %d, %v", got.RootPid, err)
 	}
+	ipc, _ := vresource.NamespaceOf("/proc/self/ns/ipc")
+	pid, _ := vresource.NamespaceOf("/proc/self/ns/pid")
+	if f := got.Facts; f.IPCNS != ipc || f.PIDNS != pid || !slices.Equal(f.UIDs, []uint32{1000}) || f.IPCAdmin {
+		t.Errorf("facts %+v, want ipc %s, pid %s, uids [1000], no IPC admin", f, ipc, pid)
+	}
 	if err := CreateRuntime(cfg, reg, 999, state); !errors.Is(err, vresource.ErrUnknownChain) {
 		t.Errorf("unknown AID: %v", err)
 	}
 }
 
 func TestPoststop(t *testing.T) {
+	here, err := vresource.NamespaceOf("/proc/self/ns/ipc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := vresource.NamespaceID{Dev: here.Dev, Ino: here.Ino + 1}
+	joined := []specs.LinuxNamespace{{Type: specs.IPCNamespace, Path: "/proc/self/ns/ipc"}}
 	tests := []struct {
 		name       string
 		namespaces []specs.LinuxNamespace
+		ipcNS      vresource.NamespaceID // Facts.IPCNS
+		wantLog    string                // "" for no warning
 	}{
-		{"private ipc", []specs.LinuxNamespace{{Type: specs.IPCNamespace}}},
-		{"host ipc", nil},
-		{"ipc gone", []specs.LinuxNamespace{{Type: specs.IPCNamespace, Path: "/proc/0/ns/ipc"}}},
-		{"joined ipc", []specs.LinuxNamespace{{Type: specs.IPCNamespace, Path: "/proc/self/ns/ipc"}}},
+		{"private ipc", []specs.LinuxNamespace{{Type: specs.IPCNamespace}}, here, ""},
+		{"host ipc", nil, here, ""},
+		{"ipc gone", []specs.LinuxNamespace{{Type: specs.IPCNamespace, Path: "/proc/0/ns/ipc"}}, here, ""},
+		{"joined ipc", joined, here, ""},
+		{"joined ipc, not the chain's", joined, other, "is IPC namespace " + here.String() + ", the chain's is " + other.String()},
+		{"joined ipc, the chain's unknown", joined, vresource.NamespaceID{}, "the chain's is unknown"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			var log strings.Builder
+			logrus.SetOutput(&log)
+			defer logrus.SetOutput(os.Stderr)
 			cfg, reg, ch := setup(t)
+			if err := reg.Update(ch.AID, func(c *vresource.Chain) error { c.Facts.IPCNS = tt.ipcNS; return nil }); err != nil {
+				t.Fatal(err)
+			}
 			if err := chain.CreateTables(cfg, ch); err != nil {
 				t.Fatal(err)
 			}
@@ -121,6 +149,9 @@ func TestPoststop(t *testing.T) {
 			}
 			if _, err := os.Stat(chain.Dir(cfg.StateDir, ch.AID)); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("chain dir left: %v", err)
+			}
+			if got := log.String(); tt.wantLog == "" && got != "" || !strings.Contains(got, tt.wantLog) {
+				t.Errorf("log %q, want one saying %q", got, tt.wantLog)
 			}
 		})
 	}
