@@ -6,6 +6,8 @@
  *                        the keys of every semaphore it can see; with
  *                        hold it then sleeps until killed
  *   probe sleep          prints its pid, then sleeps until killed
+ *   probe ipc            makes a private semaphore set, segment and
+ *                        queue, prints ipc=ok, then sleeps until killed
  *
  * The same binary runs under io.containerd.runc.v2, to compare.
  */
@@ -15,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 static int sem(key_t key)
@@ -38,6 +42,18 @@ static int sem(key_t key)
 	return 0;
 }
 
+static int ipc(void)
+{
+	if (semget(IPC_PRIVATE, 1, IPC_CREAT | 0600) < 0 || shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600) < 0 ||
+	    msgget(IPC_PRIVATE, IPC_CREAT | 0600) < 0) {
+		printf("ipc=%s\n", strerrorname_np(errno));
+		return 1;
+	}
+	printf("ipc=ok\n");
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -54,11 +70,13 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
+	if (argc == 2 && !strcmp(argv[1], "ipc"))
+		return ipc();
 	if (argc == 2 && !strcmp(argv[1], "sleep")) {
 		printf("pid=%d\n", getpid());
 		for (;;)
 			pause();
 	}
-	fprintf(stderr, "usage: probe pid | probe sem KEY [hold] | probe sleep\n");
+	fprintf(stderr, "usage: probe pid | probe sem KEY [hold] | probe sleep | probe ipc\n");
 	return 2;
 }
