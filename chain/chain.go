@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/vrid/vrid/config"
 	"github.com/vrid/vrid/vresource"
 )
@@ -40,10 +42,15 @@ func OpenRegistry(cfg *config.Config) (vresource.Registry, error) {
 	return vresource.OpenFileRegistry(cfg.StateDir)
 }
 
-// Setup registers a chain and creates its tables.  On failure nothing
+// Setup registers a chain whose processes start as this process's
+// children do (SelfFacts), and creates its tables.  On failure nothing
 // stays registered.
 func Setup(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner) (vresource.Chain, error) {
-	ch, err := Register(cfg, reg, name, owner)
+	facts, err := SelfFacts()
+	if err != nil {
+		return vresource.Chain{}, fmt.Errorf("set up chain %q: %w", name, err)
+	}
+	ch, err := register(cfg, reg, name, owner, facts)
 	if err != nil {
 		return ch, err
 	}
@@ -102,14 +109,16 @@ func MergeEnv(base, add []string) []string {
 }
 
 // Teardown removes what a chain leaves once its processes are gone: the
-// IPC objects its tables still name, its table file, and its AID.  It
-// reads a private copy of the tables, which a wedged chain can't hold up
-// for longer than vresource.WaitLimit.
+// IPC objects its tables still name that are the chain's to remove
+// (ipc.go), its table file, and its AID.  It reads a private copy of the
+// tables, which a wedged chain can't hold up for longer than
+// vresource.WaitLimit.  Objects left alone are logged on logrus's
+// standard logger.
 func Teardown(cfg *config.Config, reg vresource.Registry, ch vresource.Chain) error {
 	var errs []error
 	t, err := salvageTables(cfg, ch)
 	if t != nil {
-		errs = append(errs, RemoveIPC(t), t.Close())
+		errs = append(errs, removeIPCHere(t, ch.Facts, logrus.StandardLogger()), t.Close())
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)

@@ -3,64 +3,200 @@ package chain
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"unsafe"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/vrid/vrid/vresource"
 )
 
-// ipcPerm is the head of the kernel's semid64_ds, shmid64_ds and
-// msqid64_ds on 64-bit Linux: the key comes first in each.
-type ipcPerm struct {
-	Key int32
-	_   [44]byte
+// Teardown removes a chain's System V objects with no more power than the
+// chain had: the table and the records in it are the chain's own claims,
+// and what decides is the kernel's word and the chain's Facts.
+//
+//  1. Credentials: an object goes only if the chain could have removed it
+//     itself.  IPC_RMID takes the owner's or the creator's euid, or
+//     CAP_SYS_ADMIN over the namespace: so the object's uid or cuid, as
+//     IPC_STAT gives it, is one of Facts.UIDs, or Facts.IPCAdmin holds.
+//  2. Identity: it is the object the chain made.  The layer recorded its
+//     key, creator and size when its id entered the table (struct
+//     vrid_ipc_record); an object whose id now names something else is
+//     left.  Records are claims too: they catch ids reused without
+//     malice, and rule 1 stops forgery.
+//  3. Namespace: teardown runs only in the chain's IPC namespace,
+//     Facts.IPCNS, which the host learned from the kernel (InIPCNamespace).
+//
+// Key 0 (IPC_PRIVATE) is no pass: private objects meet the same rules.
+
+// ipcStat is what IPC_STAT says of an object now, in host ids.
+type ipcStat struct {
+	Key   int32
+	UID   uint32 // owner
+	CUID  uint32 // creator
+	CGID  uint32
+	CPID  int32  // shm
+	CTime int64  // shm, msg
+	Size  uint64 // sem: nsems; shm: bytes
 }
 
-// The *ctl system calls, without libc.  64-bit kernels have only the
-// 64-bit layouts, and refuse the IPC_64 flag libc adds on 32-bit ones.
-var ctlCall = map[vresource.ResourceType]uintptr{
-	vresource.Sem: unix.SYS_SEMCTL,
-	vresource.Shm: unix.SYS_SHMCTL,
-	vresource.Msg: unix.SYS_MSGCTL,
+// ipcSubject is the chain as teardown judges it.
+type ipcSubject struct {
+	facts vresource.Facts
+	// samePIDNS: teardown sees pids as the chain did, so shm creator
+	// pids compare.
+	samePIDNS bool
 }
 
-func ipcCtl(rt vresource.ResourceType, sysID int32, cmd int, buf unsafe.Pointer) error {
-	var err unix.Errno
-	if rt == vresource.Sem {
-		_, _, err = unix.Syscall6(ctlCall[rt], uintptr(sysID), 0, uintptr(cmd), uintptr(buf), 0, 0)
-	} else {
-		_, _, err = unix.Syscall(ctlCall[rt], uintptr(sysID), uintptr(cmd), uintptr(buf))
+// refusal says why an object is not the chain's to remove, or "".
+func (s ipcSubject) refusal(st ipcStat, rec *vresource.IPCRecord) string {
+	if !s.facts.IPCAdmin && !slices.Contains(s.facts.UIDs, st.UID) && !slices.Contains(s.facts.UIDs, st.CUID) {
+		return fmt.Sprintf("owned by uid %d and made by uid %d, and the chain runs as %v without CAP_SYS_ADMIN",
+			st.UID, st.CUID, s.facts.UIDs)
 	}
-	if err != 0 {
-		return err
+	if rec == nil {
+		return "the chain has no record of making it"
+	}
+	cuid, uidOK := vresource.MapID(s.facts.UIDMap, rec.CUID)
+	cgid, gidOK := vresource.MapID(s.facts.GIDMap, rec.CGID)
+	// A 0 size, time or pid is one the layer could not learn.
+	switch {
+	case rec.Key != st.Key:
+		return fmt.Sprintf("its key is %#x, the chain made one with key %#x", uint32(st.Key), uint32(rec.Key))
+	case !uidOK || !gidOK || cuid != st.CUID || cgid != st.CGID:
+		return fmt.Sprintf("made by %d:%d, the chain's was made by %d:%d (as the chain saw it)", st.CUID, st.CGID, rec.CUID, rec.CGID)
+	case rec.Size != 0 && rec.Size != st.Size:
+		return fmt.Sprintf("its size is %d, the chain's was %d", st.Size, rec.Size)
+	case rec.CTime != 0 && rec.CTime != st.CTime:
+		return fmt.Sprintf("changed at %d, the chain's at %d", st.CTime, rec.CTime)
+	case rec.CPID != 0 && s.samePIDNS && rec.CPID != st.CPID:
+		return fmt.Sprintf("made by pid %d, the chain's by pid %d", st.CPID, rec.CPID)
+	}
+	return ""
+}
+
+// statIPC asks the kernel about an object.  The calls go without libc:
+// 64-bit kernels have only the 64-bit layouts.
+func statIPC(rt vresource.ResourceType, sysID int32) (ipcStat, error) {
+	switch rt {
+	case vresource.Sem:
+		var ds semidDS
+		_, _, errno := unix.Syscall6(unix.SYS_SEMCTL, uintptr(sysID), 0, unix.IPC_STAT, uintptr(unsafe.Pointer(&ds)), 0, 0)
+		if errno != 0 {
+			return ipcStat{}, errno
+		}
+		return statOf(&ds.Perm, 0, 0, ds.Nsems), nil
+	case vresource.Shm:
+		var ds unix.SysvShmDesc
+		if _, err := unix.SysvShmCtl(int(sysID), unix.IPC_STAT, &ds); err != nil {
+			return ipcStat{}, err
+		}
+		return statOf(&ds.Perm, ds.Cpid, ds.Ctime, ds.Segsz), nil
+	case vresource.Msg:
+		var ds msqidDS
+		_, _, errno := unix.Syscall(unix.SYS_MSGCTL, uintptr(sysID), unix.IPC_STAT, uintptr(unsafe.Pointer(&ds)))
+		if errno != 0 {
+			return ipcStat{}, errno
+		}
+		return statOf(&ds.Perm, 0, ds.Ctime, 0), nil
+	}
+	return ipcStat{}, fmt.Errorf("%s is no System V type", rt)
+}
+
+func statOf(p *unix.SysvIpcPerm, cpid int32, ctime int64, size uint64) ipcStat {
+	return ipcStat{Key: p.Key, UID: p.Uid, CUID: p.Cuid, CGID: p.Cgid, CPID: cpid, CTime: ctime, Size: size}
+}
+
+// msqidDS is struct msqid64_ds of 64-bit kernels, up to msg_ctime: the
+// same on amd64 and arm64.
+type msqidDS struct {
+	Perm  unix.SysvIpcPerm
+	Stime int64
+	Rtime int64
+	Ctime int64
+	_     [7]uint64
+}
+
+func rmidIPC(rt vresource.ResourceType, sysID int32) error {
+	var errno unix.Errno
+	switch rt {
+	case vresource.Sem:
+		_, _, errno = unix.Syscall6(unix.SYS_SEMCTL, uintptr(sysID), 0, unix.IPC_RMID, 0, 0, 0)
+	case vresource.Shm:
+		_, _, errno = unix.Syscall(unix.SYS_SHMCTL, uintptr(sysID), unix.IPC_RMID, 0)
+	case vresource.Msg:
+		_, _, errno = unix.Syscall(unix.SYS_MSGCTL, uintptr(sysID), unix.IPC_RMID, 0)
+	}
+	if errno != 0 {
+		return errno
 	}
 	return nil
 }
 
-// RemoveIPC removes the System V objects the chain's tables name.  An id
-// whose object carries a key the chain never used belongs to someone else
-// by now, and is left alone.
-func RemoveIPC(t *vresource.Tables) error {
-	ours := map[int32]bool{0: true} // IPC_PRIVATE
-	for _, e := range t.Entries(vresource.IPCKey) {
-		ours[e.Sys] = true
-	}
+// RemoveIPC removes the System V objects the chain's tables name that
+// pass the rules above, in the caller's IPC namespace, which must be the
+// chain's (InIPCNamespace).  Objects left alone are logged, with why.
+func RemoveIPC(t *vresource.Tables, facts vresource.Facts, log logrus.FieldLogger) error {
+	who := ipcSubject{facts: facts, samePIDNS: samePIDNamespace(facts)}
+	records := t.IPCRecords()
 	var errs []error
 	for _, rt := range []vresource.ResourceType{vresource.Sem, vresource.Shm, vresource.Msg} {
 		for _, e := range t.Entries(rt) {
-			var buf [512]byte // larger than any *id64_ds
-			if err := ipcCtl(rt, e.Sys, unix.IPC_STAT, unsafe.Pointer(&buf[0])); err != nil {
+			st, err := statIPC(rt, e.Sys)
+			if err != nil {
 				continue // already gone
 			}
-			perm := (*ipcPerm)(unsafe.Pointer(&buf[0]))
-			if !ours[perm.Key] {
+			var rec *vresource.IPCRecord
+			if r, ok := records[vresource.RecordKey{Type: rt, Sys: e.Sys}]; ok {
+				rec = &r
+			}
+			if why := who.refusal(st, rec); why != "" {
+				log.Warnf("chain %s: %s %d (virtual %d) left alone: %s", t.AID(), rt, e.Sys, e.Virt, why)
 				continue
 			}
-			if err := ipcCtl(rt, e.Sys, unix.IPC_RMID, nil); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EIDRM) {
+			if err := rmidIPC(rt, e.Sys); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EIDRM) {
 				errs = append(errs, fmt.Errorf("remove %s %d (virtual %d): %w", rt, e.Sys, e.Virt, err))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeIPCHere removes the chain's objects if this thread is in its IPC
+// namespace, and otherwise leaves them, saying so.
+func removeIPCHere(t *vresource.Tables, facts vresource.Facts, log logrus.FieldLogger) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if ok, why := InIPCNamespace(facts); !ok {
+		if n := t.Live(vresource.Sem) + t.Live(vresource.Shm) + t.Live(vresource.Msg); n > 0 {
+			log.Warnf("chain %s: %d System V objects left alone: %s", t.AID(), n, why)
+		}
+		return nil
+	}
+	return RemoveIPC(t, facts, log)
+}
+
+// InIPCNamespace reports whether the calling thread is in the chain's IPC
+// namespace, where its objects may be removed; why says what stops it.
+// A chain whose namespace the host never learned has none.  Lock the OS
+// thread before asking: namespaces belong to threads.
+func InIPCNamespace(facts vresource.Facts) (ok bool, why string) {
+	if facts.IPCNS.IsZero() {
+		return false, "the chain's IPC namespace is unknown"
+	}
+	here, err := vresource.NamespaceOf("/proc/thread-self/ns/ipc")
+	if err != nil {
+		return false, err.Error()
+	}
+	if here != facts.IPCNS {
+		return false, fmt.Sprintf("this is IPC namespace %s, the chain's is %s", here, facts.IPCNS)
+	}
+	return true, ""
+}
+
+func samePIDNamespace(facts vresource.Facts) bool {
+	here, err := vresource.NamespaceOf("/proc/self/ns/pid")
+	return err == nil && !facts.PIDNS.IsZero() && here == facts.PIDNS
 }

@@ -18,10 +18,17 @@ import (
 // Register registers a chain and makes its directory, without tables.  On
 // failure nothing stays registered.
 func Register(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner) (vresource.Chain, error) {
+	return register(cfg, reg, name, owner, vresource.Facts{})
+}
+
+// register is Register with the facts known so far.
+func register(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner,
+	facts vresource.Facts) (vresource.Chain, error) {
 	ch, err := reg.Register(vresource.Registration{
 		Name:      name,
 		Owner:     owner,
 		TablePath: func(aid vresource.AID) string { return TablePath(cfg.StateDir, aid) },
+		Facts:     facts,
 	})
 	if err != nil {
 		return ch, err

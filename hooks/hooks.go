@@ -16,6 +16,7 @@ import (
 	"runtime"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/vrid/vrid/chain"
@@ -46,9 +47,13 @@ func CreateRuntime(cfg *config.Config, reg vresource.Registry, aid vresource.AID
 		return fmt.Errorf("container %s: %w", state.ID, err)
 	}
 	if state.Pid > 0 {
-		// runc init runs nothing of the container's yet: its pid
-		// namespace is the one runc gave it.
-		pidNS, err := vresource.NamespaceOf(fmt.Sprintf("/proc/%d/ns/pid", state.Pid))
+		// runc init runs nothing of the container's yet: the namespaces
+		// it is in are the ones runc gave it.
+		spec, err := oci.LoadSpec(state.Bundle)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", state.ID, err)
+		}
+		facts, err := containerFacts(state, spec)
 		if err != nil {
 			return fmt.Errorf("container %s: %w", state.ID, err)
 		}
@@ -56,7 +61,11 @@ func CreateRuntime(cfg *config.Config, reg vresource.Registry, aid vresource.AID
 			if c.RootPid == 0 {
 				c.RootPid = state.Pid
 			}
-			return sharePIDNamespace(&c.Facts, pidNS)
+			if err := sharePIDNamespace(&c.Facts, facts.PIDNS); err != nil {
+				return err
+			}
+			joinFacts(&c.Facts, facts)
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("container %s: %w", state.ID, err)
@@ -107,16 +116,21 @@ func Poststop(cfg *config.Config, reg vresource.Registry, aid vresource.AID, sta
 // Teardown tears a chain down from the runtime's namespaces once its
 // container has stopped.  Its System V objects are removed in the IPC
 // namespace they live in: a private one is gone with the container, and
-// its objects with it; one the container joined is entered; the host's is
-// ours already.
+// its objects with it; one the container joined is entered if it is
+// still the chain's, Facts.IPCNS (a pid in the path may have been
+// reused); the host's is ours already, and chain.Teardown checks it.
 func Teardown(cfg *config.Config, reg vresource.Registry, ch vresource.Chain, ns oci.IPCNamespace) error {
 	switch {
 	case ns.Private:
 		return chain.Forget(cfg, reg, ch)
 	case ns.Path != "":
-		err := inIPCNamespace(ns.Path, func() error { return chain.Teardown(cfg, reg, ch) })
-		if errors.Is(err, os.ErrNotExist) {
-			// Whoever held the namespace is gone, and so is it.
+		err := inIPCNamespace(ns.Path, ch.Facts.IPCNS, func() error { return chain.Teardown(cfg, reg, ch) })
+		if errors.Is(err, errOtherNamespace) {
+			logrus.Warnf("chain %s: System V objects left alone: %v", ch.AID, err)
+		}
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, errOtherNamespace) {
+			// Whoever held the namespace is gone, and so is it, or it is
+			// out of reach.
 			return chain.Forget(cfg, reg, ch)
 		}
 		return err
@@ -124,10 +138,13 @@ func Teardown(cfg *config.Config, reg vresource.Registry, ch vresource.Chain, ns
 	return chain.Teardown(cfg, reg, ch)
 }
 
+// errOtherNamespace: the path names a namespace that is not the chain's.
+var errOtherNamespace = errors.New("not the chain's IPC namespace")
+
 // inIPCNamespace runs fn on a thread of its own in the IPC namespace at
-// path.  The thread is never given back to other goroutines: it ends
-// with fn's goroutine.
-func inIPCNamespace(path string, fn func() error) error {
+// path, if that is namespace want.  The thread is never given back to
+// other goroutines: it ends with fn's goroutine.
+func inIPCNamespace(path string, want vresource.NamespaceID, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -137,6 +154,17 @@ func inIPCNamespace(path string, fn func() error) error {
 			return
 		}
 		defer f.Close()
+		// The descriptor is the namespace setns enters: what it names
+		// now can't change.
+		got, err := vresource.NamespaceOfFD(int(f.Fd()))
+		if err != nil {
+			done <- fmt.Errorf("enter IPC namespace %s: %w", path, err)
+			return
+		}
+		if got != want {
+			done <- fmt.Errorf("%s is IPC namespace %s, the chain's is %s: %w", path, got, want, errOtherNamespace)
+			return
+		}
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWIPC); err != nil {
 			done <- fmt.Errorf("enter IPC namespace %s: %w", path, err)
 			return

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 
 	"github.com/vrid/vrid/chain"
 	"github.com/vrid/vrid/config"
@@ -63,14 +65,19 @@ func TestReadState(t *testing.T) {
 
 func TestCreateRuntime(t *testing.T) {
 	cfg, reg, ch := setup(t)
-	state := &specs.State{ID: "c1", Pid: os.Getpid()}
+	bundle := t.TempDir()
+	spec := &specs.Spec{Process: &specs.Process{User: specs.User{UID: 1000}}, Linux: &specs.Linux{}}
+	if err := oci.SaveSpec(bundle, spec); err != nil {
+		t.Fatal(err)
+	}
+	state := &specs.State{ID: "c1", Pid: os.Getpid(), Bundle: bundle}
 	if err := CreateRuntime(cfg, reg, ch.AID, state); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("no tables: %v, want ErrNotExist", err)
 	}
 	if err := chain.CreateTables(cfg, ch, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
+	for range 2 { // a second run keeps what the first made
 		if err := CreateRuntime(cfg, reg, ch.AID, state); err != nil {
 			t.Fatal(err)
 		}
@@ -79,8 +86,10 @@ func TestCreateRuntime(t *testing.T) {
 	if err != nil || got.RootPid != os.Getpid() {
 		t.Errorf("root pid %d, %v", got.RootPid, err)
 	}
-	if self, err := vresource.NamespaceOf("/proc/self/ns/pid"); err != nil || got.Facts.PIDNS != self {
-		t.Errorf("chain's pid namespace %s, want the root's %s (%v)", got.Facts.PIDNS, self, err)
+	ipc, _ := vresource.NamespaceOf("/proc/self/ns/ipc")
+	pid, _ := vresource.NamespaceOf("/proc/self/ns/pid")
+	if f := got.Facts; f.IPCNS != ipc || f.PIDNS != pid || !slices.Equal(f.UIDs, []uint32{1000}) || f.IPCAdmin {
+		t.Errorf("facts %+v, want ipc %s, pid %s, uids [1000], no IPC admin", f, ipc, pid)
 	}
 	if err := CreateRuntime(cfg, reg, 999, state); !errors.Is(err, vresource.ErrUnknownChain) {
 		t.Errorf("unknown AID: %v", err)
@@ -102,7 +111,11 @@ func TestCreateRuntimeOtherPIDNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = CreateRuntime(cfg, reg, ch.AID, &specs.State{ID: "c2", Pid: os.Getpid()})
+	bundle := t.TempDir()
+	if err := oci.SaveSpec(bundle, &specs.Spec{Process: &specs.Process{}}); err != nil {
+		t.Fatal(err)
+	}
+	err = CreateRuntime(cfg, reg, ch.AID, &specs.State{ID: "c2", Pid: os.Getpid(), Bundle: bundle})
 	want := " is not its chain's 4:1: the containers of a chain must share one"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want one saying %q", err, want)
@@ -190,18 +203,34 @@ func TestPlantedSymlink(t *testing.T) {
 }
 
 func TestPoststop(t *testing.T) {
+	here, err := vresource.NamespaceOf("/proc/self/ns/ipc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := vresource.NamespaceID{Dev: here.Dev, Ino: here.Ino + 1}
+	joined := []specs.LinuxNamespace{{Type: specs.IPCNamespace, Path: "/proc/self/ns/ipc"}}
 	tests := []struct {
 		name       string
 		namespaces []specs.LinuxNamespace
+		ipcNS      vresource.NamespaceID // Facts.IPCNS
+		wantLog    string                // "" for no warning
 	}{
-		{"private ipc", []specs.LinuxNamespace{{Type: specs.IPCNamespace}}},
-		{"host ipc", nil},
-		{"ipc gone", []specs.LinuxNamespace{{Type: specs.IPCNamespace, Path: "/proc/0/ns/ipc"}}},
-		{"joined ipc", []specs.LinuxNamespace{{Type: specs.IPCNamespace, Path: "/proc/self/ns/ipc"}}},
+		{"private ipc", []specs.LinuxNamespace{{Type: specs.IPCNamespace}}, here, ""},
+		{"host ipc", nil, here, ""},
+		{"ipc gone", []specs.LinuxNamespace{{Type: specs.IPCNamespace, Path: "/proc/0/ns/ipc"}}, here, ""},
+		{"joined ipc", joined, here, ""},
+		{"joined ipc, not the chain's", joined, other, "is IPC namespace " + here.String() + ", the chain's is " + other.String()},
+		{"joined ipc, the chain's unknown", joined, vresource.NamespaceID{}, "the chain's is unknown"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			var log strings.Builder
+			logrus.SetOutput(&log)
+			defer logrus.SetOutput(os.Stderr)
 			cfg, reg, ch := setup(t)
+			if err := reg.Update(ch.AID, func(c *vresource.Chain) error { c.Facts.IPCNS = tt.ipcNS; return nil }); err != nil {
+				t.Fatal(err)
+			}
 			if err := chain.CreateTables(cfg, ch, 0o666); err != nil {
 				t.Fatal(err)
 			}
@@ -221,6 +250,9 @@ func TestPoststop(t *testing.T) {
 			}
 			if _, err := os.Stat(chain.Dir(cfg.StateDir, ch.AID)); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("chain dir left: %v", err)
+			}
+			if got := log.String(); tt.wantLog == "" && got != "" || !strings.Contains(got, tt.wantLog) {
+				t.Errorf("log %q, want one saying %q", got, tt.wantLog)
 			}
 		})
 	}

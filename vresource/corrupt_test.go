@@ -15,7 +15,7 @@ import (
 // own attach (testdata/attach.c, which includes layer.c) to refuse it
 // too.  Files at the limits of the checks must open on both sides.
 func TestOpenCorrupt(t *testing.T) {
-	attach := buildC(t, "attach", "testdata/attach.c", "preload/lock.c", "preload/table.c", "-ldl")
+	attach := buildC(t, "attach", "testdata/attach.c", "preload/lock.c", "preload/table.c", "preload/record.c", "-ldl")
 	good := newTables(t, TableOptions{Slots: small()})
 	pristine, err := os.ReadFile(good.path)
 	if err != nil {
@@ -63,6 +63,22 @@ func TestOpenCorrupt(t *testing.T) {
 		{"removed by_virt slots above slots", func(h *header) { h.Tables[Msg].TombsByVirt = 17 }, 0, "msg table: 17 removed slots of 16 in by_virt", corruptDesc},
 		{"removed by_sys slots above slots", func(h *header) { h.Tables[IPCKey].TombsBySys = 1 << 31 }, 0, "ipckey table: 2147483648 removed slots of 16 in by_sys", corruptDesc},
 		{"removed slots at slots", func(h *header) { h.Tables[Msg].TombsByVirt, h.Tables[Msg].TombsBySys = 16, 16 }, 0, "", ""},
+		{"no sections", func(h *header) { h.NSections = 0 }, 0, "", ""},
+		{"too many sections", func(h *header) { h.NSections = SectionsMax + 1 }, 0, "9 sections, at most 8", "too many sections"},
+		{"section not aligned", func(h *header) { h.Sections[0].Offset += 8 }, 0, "section 0: offset 5384 not 64-aligned", "section not aligned"},
+		{"section in the header", func(h *header) { h.Sections[0].Offset = 0 }, 0, "section 0: 0..2368 outside 4096..8192", "section outside the file"},
+		{"section past the end", func(h *header) { h.Sections[0].Offset = 1 << 20 }, 0, "section 0: 1048576..", "section outside the file"},
+		{"section over the end", func(h *header) { h.Sections[0].Size = 8192 - 5376 + 1 }, 0, "section 0: 5376..8193 outside", "section outside the file"},
+		{"section size that wraps around", func(h *header) { h.Sections[0].Size = 1<<64 - 64 }, 0, "section 0: 5376..", "section outside the file"},
+		{"section over the indexes", func(h *header) { h.Sections[0].Offset = h.Tables[Msg].ByVirtOff }, 0, "section 0 overlaps the msg indexes", "section overlaps the tables"},
+		{"sections overlapping", func(h *header) {
+			h.NSections, h.Sections[1] = 2, section{Kind: 7, Offset: h.Sections[0].Offset + 64, Size: 64}
+		}, 0, "sections 0 and 1 overlap", "overlapping sections"},
+		{"unknown kind", func(h *header) {
+			h.NSections, h.Sections[1] = 2, section{Kind: 7, Offset: 8192 - 64, Size: 64}
+		}, 0, "", ""},
+		{"records of another size", func(h *header) { h.Sections[0].EntrySize = 40 }, 0, "section 0: IPC records of 40 bytes", "corrupt IPC records"},
+		{"records without a head", func(h *header) { h.Sections[0].Size = 32 }, 0, "section 0: IPC records of 48 bytes in 32", "corrupt IPC records"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,11 +20,42 @@ type Facts struct {
 	// UIDs are the host uids the chain's processes run as: an IPC object
 	// owned or created by none of them is not the chain's to remove.
 	UIDs []uint32 `json:"uids,omitempty"`
+	// IPCAdmin: the chain's processes hold CAP_SYS_ADMIN in the user
+	// namespace that owns IPCNS, so they could remove any object there
+	// themselves (root without a user namespace, for one).
+	IPCAdmin bool `json:"ipc_admin,omitempty"`
+	// UIDMap and GIDMap are the chain's user namespace mappings, empty
+	// without one: the layer's IPC records name ids as the chain sees
+	// them, and these turn them into host ids.
+	UIDMap []IDRange `json:"uid_map,omitempty"`
+	GIDMap []IDRange `json:"gid_map,omitempty"`
 	// Joinable: containers other than the owner may join the chain
 	// (annotation io.vrid.joinable=true).  Sandbox is the CRI pod
 	// sandbox id, whose containers may join without it.
 	Joinable bool   `json:"joinable,omitempty"`
 	Sandbox  string `json:"sandbox,omitempty"`
+}
+
+// IDRange maps Size ids from Inside, as the chain sees them, to Host on.
+type IDRange struct {
+	Inside uint32 `json:"inside"`
+	Host   uint32 `json:"host"`
+	Size   uint32 `json:"size"`
+}
+
+// MapID turns an id the chain sees into a host id, through ranges; no
+// ranges is no user namespace, where ids are the host's.  An id no range
+// covers has no host id.
+func MapID(ranges []IDRange, id uint32) (uint32, bool) {
+	if len(ranges) == 0 {
+		return id, true
+	}
+	for _, r := range ranges {
+		if id >= r.Inside && id-r.Inside < r.Size {
+			return r.Host + (id - r.Inside), true
+		}
+	}
+	return 0, false
 }
 
 // NamespaceID names a namespace as the kernel does: the device and inode

@@ -68,6 +68,7 @@ func (r *FileRegistry) Register(req Registration) (Chain, error) {
 			Name:    req.Name,
 			Owner:   req.Owner,
 			Created: time.Now().UTC().Round(0),
+			Facts:   req.Facts,
 		}
 		if c.Name == "" {
 			c.Name = defaultChainName(c.AID)

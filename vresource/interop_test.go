@@ -38,7 +38,7 @@ func stderrOf(err error) []byte {
 }
 
 func buildDriver(t testing.TB) string {
-	return buildC(t, "interop", "testdata/interop.c", "preload/lock.c")
+	return buildC(t, "interop", "testdata/interop.c", "preload/lock.c", "preload/record.c")
 }
 
 // randomScript mixes binds, removals and lookups of a few ids on the

@@ -9,7 +9,7 @@ import (
 // compiles that header and checks every offset, size and value below.
 const (
 	TableMagic      = 0x44495256 // "VRID" little-endian
-	TableVersion    = 2
+	TableVersion    = 3
 	TableHeaderSize = 4096
 	TableNameMax    = 64 // bytes, NUL included
 
@@ -22,6 +22,12 @@ const (
 	HashMul = 0x9e3779b1
 
 	FlagSequential = 0x1 // never reuse the system id as virtual id
+
+	// SectionsMax is the room of the header's section directory.  A
+	// reader skips a kind it does not know.
+	SectionsMax       = 8
+	SectionUnused     = 0
+	SectionIPCRecords = 1 // ipcRecordsHead, then ipcRecord each
 )
 
 // Defaults and bounds of the tables Go creates.  The C side only reads
@@ -40,11 +46,14 @@ const (
 	IPCFreshBase = 1
 	IPCFreshMax  = math.MaxInt32
 
-	slotBytes    = 8
-	indexAlign   = 64 // a cache line: no index shares one with another
-	fileAlign    = 4096
-	headerStruct = 368 // sizeof(struct vrid_header)
-	descStruct   = 48  // sizeof(struct vrid_table_desc)
+	slotBytes     = 8
+	indexAlign    = 64 // a cache line: no index shares one with another
+	fileAlign     = 4096
+	headerStruct  = 568 // sizeof(struct vrid_header)
+	descStruct    = 48  // sizeof(struct vrid_table_desc)
+	sectionStruct = 24  // sizeof(struct vrid_section)
+	recordStruct  = 48  // sizeof(struct vrid_ipc_record)
+	recordsHead   = 64  // sizeof(struct vrid_ipc_records), before its records
 )
 
 // tableDesc is struct vrid_table_desc.  Live, FreshNext and the
@@ -81,6 +90,38 @@ type header struct {
 	Reserved   [6]uint32
 	Name       [TableNameMax]byte
 	Tables     [NumResourceTypes]tableDesc
+	NSections  uint32 // used entries of Sections
+	Reserved2  uint32
+	Sections   [SectionsMax]section
+}
+
+// section is struct vrid_section: one area of the file past the header.
+type section struct {
+	Kind      uint32
+	EntrySize uint32 // bytes per entry of an array kind, else 0
+	Offset    uint64 // from file start
+	Size      uint64
+}
+
+// ipcRecordsHead is struct vrid_ipc_records without its records.
+type ipcRecordsHead struct {
+	Capacity uint32
+	Used     uint32 // records past Used are free
+	Reserved [14]uint32
+}
+
+// ipcRecord is struct vrid_ipc_record: what identified a System V object
+// when the chain created it, as the chain wrote it.
+type ipcRecord struct {
+	Type     uint32 // Sem, Shm or Msg; 0: free
+	Sys      int32
+	Key      int32
+	CUID     uint32
+	CGID     uint32
+	CPID     int32
+	CTime    int64
+	Size     uint64
+	Reserved [2]uint32
 }
 
 // Compile-time checks: each array has a negative length, and the build
@@ -90,6 +131,12 @@ var (
 	_ [headerStruct - unsafe.Sizeof(header{})]byte
 	_ [unsafe.Sizeof(tableDesc{}) - descStruct]byte
 	_ [descStruct - unsafe.Sizeof(tableDesc{})]byte
+	_ [unsafe.Sizeof(section{}) - sectionStruct]byte
+	_ [sectionStruct - unsafe.Sizeof(section{})]byte
+	_ [unsafe.Sizeof(ipcRecord{}) - recordStruct]byte
+	_ [recordStruct - unsafe.Sizeof(ipcRecord{})]byte
+	_ [unsafe.Sizeof(ipcRecordsHead{}) - recordsHead]byte
+	_ [recordsHead - unsafe.Sizeof(ipcRecordsHead{})]byte
 )
 
 // freshRange is the range fresh virtual ids of a type are drawn from.
@@ -111,14 +158,35 @@ func alignUp(n, to uint64) uint64 {
 	return (n + to - 1) / to * to
 }
 
+// recordCapacity is how many IPC records a file holds: one per slot of
+// the sem, shm and msg indexes, more than their entries can ever be.
+func recordCapacity(slots [NumResourceTypes]uint32) uint32 {
+	return slots[Sem] + slots[Shm] + slots[Msg]
+}
+
+// layout is where fileLayout puts everything.
+type layout struct {
+	offs    [NumResourceTypes]uint64 // by_virt of each type
+	records section                  // the SectionIPCRecords area
+	size    uint64                   // of the file
+}
+
 // fileLayout places the indexes after the header, in type order, each
-// pair of indexes at a 64-byte boundary.  It returns the by_virt offsets
-// and the file size.
-func fileLayout(slots [NumResourceTypes]uint32) (offs [NumResourceTypes]uint64, size uint64) {
+// pair of indexes at a 64-byte boundary, and the IPC records after them,
+// at the next.
+func fileLayout(slots [NumResourceTypes]uint32) layout {
+	var l layout
 	end := uint64(TableHeaderSize)
-	for rt := range offs {
-		offs[rt] = alignUp(end, indexAlign)
-		end = offs[rt] + 2*slotBytes*uint64(slots[rt])
+	for rt := range l.offs {
+		l.offs[rt] = alignUp(end, indexAlign)
+		end = l.offs[rt] + 2*slotBytes*uint64(slots[rt])
 	}
-	return offs, alignUp(end, fileAlign)
+	l.records = section{
+		Kind:      SectionIPCRecords,
+		EntrySize: recordStruct,
+		Offset:    alignUp(end, indexAlign),
+		Size:      recordsHead + recordStruct*uint64(recordCapacity(slots)),
+	}
+	l.size = alignUp(l.records.Offset+l.records.Size, fileAlign)
+	return l
 }

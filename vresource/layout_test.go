@@ -30,6 +30,9 @@ func TestLayoutMatchesC(t *testing.T) {
 
 	var h header
 	var d tableDesc
+	var s section
+	var r ipcRecord
+	var rh ipcRecordsHead
 	field := func(off, size uintptr) string { return fmt.Sprintf("%d %d", off, size) }
 	tests := []struct{ name, goSide string }{
 		{"header", field(0, unsafe.Sizeof(h))},
@@ -45,6 +48,29 @@ func TestLayoutMatchesC(t *testing.T) {
 		{"header.reserved", field(unsafe.Offsetof(h.Reserved), unsafe.Sizeof(h.Reserved))},
 		{"header.name", field(unsafe.Offsetof(h.Name), unsafe.Sizeof(h.Name))},
 		{"header.tables", field(unsafe.Offsetof(h.Tables), unsafe.Sizeof(h.Tables))},
+		{"header.nsections", field(unsafe.Offsetof(h.NSections), unsafe.Sizeof(h.NSections))},
+		{"header.reserved2", field(unsafe.Offsetof(h.Reserved2), unsafe.Sizeof(h.Reserved2))},
+		{"header.sections", field(unsafe.Offsetof(h.Sections), unsafe.Sizeof(h.Sections))},
+		{"section", field(0, unsafe.Sizeof(s))},
+		{"section.kind", field(unsafe.Offsetof(s.Kind), unsafe.Sizeof(s.Kind))},
+		{"section.entry_size", field(unsafe.Offsetof(s.EntrySize), unsafe.Sizeof(s.EntrySize))},
+		{"section.offset", field(unsafe.Offsetof(s.Offset), unsafe.Sizeof(s.Offset))},
+		{"section.size", field(unsafe.Offsetof(s.Size), unsafe.Sizeof(s.Size))},
+		{"record", field(0, unsafe.Sizeof(r))},
+		{"record.type", field(unsafe.Offsetof(r.Type), unsafe.Sizeof(r.Type))},
+		{"record.sys", field(unsafe.Offsetof(r.Sys), unsafe.Sizeof(r.Sys))},
+		{"record.key", field(unsafe.Offsetof(r.Key), unsafe.Sizeof(r.Key))},
+		{"record.cuid", field(unsafe.Offsetof(r.CUID), unsafe.Sizeof(r.CUID))},
+		{"record.cgid", field(unsafe.Offsetof(r.CGID), unsafe.Sizeof(r.CGID))},
+		{"record.cpid", field(unsafe.Offsetof(r.CPID), unsafe.Sizeof(r.CPID))},
+		{"record.ctime", field(unsafe.Offsetof(r.CTime), unsafe.Sizeof(r.CTime))},
+		{"record.size", field(unsafe.Offsetof(r.Size), unsafe.Sizeof(r.Size))},
+		{"record.reserved", field(unsafe.Offsetof(r.Reserved), unsafe.Sizeof(r.Reserved))},
+		{"records", field(0, unsafe.Sizeof(rh))},
+		{"records.capacity", field(unsafe.Offsetof(rh.Capacity), unsafe.Sizeof(rh.Capacity))},
+		{"records.used", field(unsafe.Offsetof(rh.Used), unsafe.Sizeof(rh.Used))},
+		{"records.reserved", field(unsafe.Offsetof(rh.Reserved), unsafe.Sizeof(rh.Reserved))},
+		{"records.records", field(unsafe.Sizeof(rh), 0)},
 		{"desc", field(0, unsafe.Sizeof(d))},
 		{"desc.type", field(unsafe.Offsetof(d.Type), unsafe.Sizeof(d.Type))},
 		{"desc.slots", field(unsafe.Offsetof(d.Slots), unsafe.Sizeof(d.Slots))},
@@ -71,6 +97,9 @@ func TestLayoutMatchesC(t *testing.T) {
 		{"VRID_MSG", fmt.Sprint(uint32(Msg))},
 		{"VRID_IPCKEY", fmt.Sprint(uint32(IPCKey))},
 		{"VRID_NTYPES", fmt.Sprint(NumResourceTypes)},
+		{"VRID_SECTIONS_MAX", fmt.Sprint(SectionsMax)},
+		{"VRID_SECTION_UNUSED", fmt.Sprint(SectionUnused)},
+		{"VRID_SECTION_IPC_RECORDS", fmt.Sprint(SectionIPCRecords)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

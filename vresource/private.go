@@ -112,8 +112,7 @@ var maxFileSize = func() int64 {
 	for rt := range slots {
 		slots[rt] = MaxSlots
 	}
-	_, size := fileLayout(slots)
-	return int64(size)
+	return int64(fileLayout(slots).size)
 }()
 
 func preadFull(f *os.File, buf []byte) error {

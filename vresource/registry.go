@@ -31,6 +31,8 @@ type Registration struct {
 	// TablePath, when set, names the chain's table file once its AID is
 	// known.
 	TablePath func(AID) string
+	// Facts known when the chain is set up, as under `vrid run`.
+	Facts Facts
 }
 
 // Chain is one registered application chain.

@@ -43,6 +43,9 @@ type Tables struct {
 	idx     [NumResourceTypes]index
 	aid     AID
 	name    string
+	// records is the IPC records section as the file was opened with it.
+	records    section
+	hasRecords bool
 
 	// mu lets one goroutine at a time take the writer lock through file,
 	// and so protects the index fields that only writers change.

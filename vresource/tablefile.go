@@ -69,15 +69,15 @@ func CreateTablesIn(dir *os.File, name string, aid AID, opt TableOptions) (*Tabl
 			return fail(err)
 		}
 	}
-	offs, size := fileLayout(slots)
-	if err := f.Truncate(int64(size)); err != nil {
+	lay := fileLayout(slots)
+	if err := f.Truncate(int64(lay.size)); err != nil {
 		return fail(err)
 	}
-	mem, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(lay.size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fail(fmt.Errorf("map: %w", err))
 	}
-	writeHeader(overlay(mem), aid, opt, slots, offs, size)
+	writeHeader(mem, aid, opt, slots, lay)
 	// Link, not rename: rename would silently replace an existing file.
 	if err := unix.Linkat(int(dir.Fd()), tmp, int(dir.Fd()), name, 0); err != nil {
 		unix.Munmap(mem)
@@ -125,8 +125,10 @@ func overlay(mem []byte) *header {
 	return (*header)(unsafe.Pointer(&mem[0]))
 }
 
-func writeHeader(h *header, aid AID, opt TableOptions, slots [NumResourceTypes]uint32,
-	offs [NumResourceTypes]uint64, size uint64) {
+// writeHeader writes the header of a new file, and the head of its IPC
+// records, into mem, the whole zeroed file.
+func writeHeader(mem []byte, aid AID, opt TableOptions, slots [NumResourceTypes]uint32, lay layout) {
+	h := overlay(mem)
 	h.Magic = TableMagic
 	h.Version = TableVersion
 	h.HeaderSize = TableHeaderSize
@@ -134,15 +136,18 @@ func writeHeader(h *header, aid AID, opt TableOptions, slots [NumResourceTypes]u
 		h.Flags |= FlagSequential
 	}
 	h.AID = uint64(aid)
-	h.FileSize = size
+	h.FileSize = lay.size
 	copy(h.Name[:], opt.Name)
+	h.NSections = 1
+	h.Sections[0] = lay.records
+	recordsAt(mem, lay.records).Capacity = recordCapacity(slots)
 	for rt := range h.Tables {
 		base, limit := freshRange(ResourceType(rt))
 		h.Tables[rt] = tableDesc{
 			Type:      uint32(rt),
 			Slots:     slots[rt],
 			Shift:     32 - uint32(bits.TrailingZeros32(slots[rt])),
-			ByVirtOff: offs[rt],
+			ByVirtOff: lay.offs[rt],
 			FreshNext: base,
 			FreshBase: base,
 			FreshMax:  limit,
@@ -207,7 +212,57 @@ func checkFile(h *header, size uint64) string {
 			return fmt.Sprintf("%s table: %s", ResourceType(rt), why)
 		}
 	}
-	return checkOverlap(h)
+	if why := checkOverlap(h); why != "" {
+		return why
+	}
+	return checkSections(h, size)
+}
+
+// checkSections is check_sections of preload/layer.c: every used entry
+// lies past the header and inside the file, apart from the indexes and
+// from the others; those of a kind both sides know have that kind's
+// shape.  Unknown kinds are skipped.
+func checkSections(h *header, size uint64) string {
+	if h.NSections > SectionsMax {
+		return fmt.Sprintf("%d sections, at most %d", h.NSections, SectionsMax)
+	}
+	for i := range h.NSections {
+		s := &h.Sections[i]
+		switch {
+		case s.Offset%indexAlign != 0:
+			return fmt.Sprintf("section %d: offset %d not %d-aligned", i, s.Offset, indexAlign)
+		case s.Offset < TableHeaderSize || s.Offset > size || s.Size > size-s.Offset:
+			return fmt.Sprintf("section %d: %d..%d outside %d..%d", i, s.Offset, s.Offset+s.Size, TableHeaderSize, size)
+		}
+		for rt := range h.Tables {
+			d := &h.Tables[rt]
+			if s.Offset < d.ByVirtOff+2*slotBytes*uint64(d.Slots) && d.ByVirtOff < s.Offset+s.Size {
+				return fmt.Sprintf("section %d overlaps the %s indexes", i, ResourceType(rt))
+			}
+		}
+		for j := range i {
+			o := &h.Sections[j]
+			if s.Offset < o.Offset+o.Size && o.Offset < s.Offset+s.Size {
+				return fmt.Sprintf("sections %d and %d overlap", j, i)
+			}
+		}
+		if s.Kind == SectionIPCRecords {
+			if why := checkRecords(s); why != "" {
+				return fmt.Sprintf("section %d: %s", i, why)
+			}
+		}
+	}
+	return ""
+}
+
+// checkRecords checks the shape of an IPC records section.  Its head is
+// the chain's to write at any time: readers bound it when they read
+// (Tables.IPCRecords, records_at of preload/record.c).
+func checkRecords(s *section) string {
+	if s.EntrySize != recordStruct || s.Size < recordsHead {
+		return fmt.Sprintf("IPC records of %d bytes in %d, want %d in at least %d", s.EntrySize, s.Size, recordStruct, recordsHead)
+	}
+	return ""
 }
 
 // checkDesc is check_index of preload/layer.c.
@@ -270,6 +325,9 @@ func attach(path string, f *os.File, mem []byte) *Tables {
 	for rt := range t.idx {
 		t.idx[rt] = newIndex(mem, ResourceType(rt), &h.Tables[rt], t.settle)
 	}
+	// The chain may rewrite the directory later: where the records are
+	// is read once, checked.
+	t.records, t.hasRecords = recordsSection(h)
 	return t
 }
 

@@ -8,8 +8,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/vrid/vrid/chain"
@@ -63,8 +65,24 @@ func run(c *cli.Context, stage hookFunc) error {
 	if err != nil {
 		return err
 	}
+	if log, err := openLog(&cfg); err == nil {
+		defer log.Close()
+		logrus.SetOutput(log)
+	}
 	if err := stage(&cfg, reg, aid, state); err != nil {
 		return fmt.Errorf("%s: %w", c.Command.Name, err)
 	}
 	return nil
+}
+
+// LogFile is where the hook's warnings go, under the state directory:
+// the runtime shows a hook's stderr only when the hook fails.
+const LogFile = "logs/hooks.log"
+
+func openLog(cfg *config.Config) (*os.File, error) {
+	path := filepath.Join(cfg.StateDir, LogFile)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 }

@@ -55,7 +55,8 @@ func setup(c *cli.Context) (*config.Config, *logrus.Logger, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, nil, fmt.Errorf("with the command line's flags: %w", err)
 	}
-	log := logrus.New()
+	// The standard logger, which chain.Teardown logs on too.
+	log := logrus.StandardLogger()
 	log.SetOutput(os.Stderr)
 	level, _ := logrus.ParseLevel(cfg.LogLevel) // Check has parsed it
 	log.SetLevel(level)

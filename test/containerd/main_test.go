@@ -127,6 +127,14 @@ func (e *env) images() error {
 	if _, err := e.cmd("gcc", "-O2", "-Wall", "-Werror", "-o", probe, "testdata/probe.c"); err != nil {
 		return err
 	}
+	// Another tenant's objects, made by victimUID on the host side.
+	if _, err := e.cmd("gcc", "-O2", "-Wall", "-Werror", "-o", filepath.Join(e.work, "ipc_victim"),
+		filepath.Join(e.repo, "test", "programs", "ipc_victim.c")); err != nil {
+		return err
+	}
+	if err := os.Chmod(e.work, 0o711); err != nil {
+		return err
+	}
 	build := filepath.Join(e.repo, "test", "ociimage", "build.sh")
 	if _, err := e.cmd(build, filepath.Join(e.work, "img"), "probe:test", probe+"=/probe"); err != nil {
 		return err

@@ -130,6 +130,10 @@ func setup(tmp string) error {
 	if err := os.WriteFile(emptyConf, nil, 0o644); err != nil {
 		return err
 	}
+	// Other uids run some programs (ipc_trust_test.go).
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
 	progDir = filepath.Join(tmp, "programs")
 	if err := os.Mkdir(progDir, 0o755); err != nil {
 		return err

@@ -26,14 +26,30 @@ int vrid_ipc_id_in(enum vrid_type type, int vid, int *sid)
 	return 0;
 }
 
-int vrid_ipc_id_out(enum vrid_type type, int sid)
+/*
+ * An id new to the chain is an object a process of the chain has just
+ * made: what identifies it is recorded with its entry.  What the caller
+ * knows stands where IPC_STAT can't tell (the mode may deny reading).
+ */
+int vrid_ipc_id_out(enum vrid_type type, key_t skey, int sid)
 {
+	struct vrid_ipc_record rec;
 	int32_t vid;
 	int err;
 
 	if (sid < 0)
 		return sid;
-	err = vrid_bind(type, sid, &vid);
+	if (vrid_sys_to_virt(type, sid, &vid) == 0)
+		return vid;
+	rec = (struct vrid_ipc_record){
+		.type = type,
+		.sys = sid,
+		.key = skey,
+		.cuid = (uint32_t)vrid_sys0(SYS_geteuid),
+		.cgid = (uint32_t)vrid_sys0(SYS_getegid),
+	};
+	vrid_record_fill(type, sid, &rec);
+	err = vrid_bind_record(type, sid, &rec, &vid);
 	if (err < 0) {
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot record %s id %d: table %s", vrid_type_name(type),
 			 sid, err == -ENOSPC ? "full" : "error");
@@ -111,20 +127,20 @@ int vrid_ipc_get(enum vrid_type type, key_t vkey, int flags, ipc_get_fn get, con
 	int created, sid = -1, err;
 
 	if (vkey == IPC_PRIVATE)
-		return vrid_ipc_id_out(type, get(IPC_PRIVATE, flags, arg));
+		return vrid_ipc_id_out(type, IPC_PRIVATE, get(IPC_PRIVATE, flags, arg));
 	for (uint32_t attempt = 0; attempt < KEY_ATTEMPTS; attempt++) {
 		err = vrid_bind_key(vkey, attempt, &skey, &created);
 		if (err < 0)
 			return vrid_fail(err);
 		if (!created)
-			return vrid_ipc_id_out(type, get(skey, flags, arg));
+			return vrid_ipc_id_out(type, skey, get(skey, flags, arg));
 		if (!(flags & IPC_CREAT)) {
 			vrid_remove_virt(VRID_IPCKEY, vkey);
 			return vrid_fail(-ENOENT);
 		}
 		sid = get_fresh_key(type, vkey, skey, flags, get, arg);
 		if (sid >= 0)
-			return vrid_ipc_id_out(type, sid);
+			return vrid_ipc_id_out(type, skey, sid);
 		if (errno != EAGAIN) {
 			int saved = errno;
 

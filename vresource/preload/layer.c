@@ -150,6 +150,51 @@ static int indexes_overlap(void)
 	return 0;
 }
 
+static int overlaps(uint64_t a_off, uint64_t a_size, uint64_t b_off, uint64_t b_size)
+{
+	return a_off < b_off + b_size && b_off < a_off + a_size;
+}
+
+/*
+ * Every used section lies past the header, inside the file, apart from
+ * the indexes and from the others; kinds the layer knows have their
+ * shape, and unknown ones are skipped.  Each entry is copied first: the
+ * file is the chain's to change meanwhile.
+ */
+static const char *check_sections(uint64_t size)
+{
+	struct vrid_section sec[VRID_SECTIONS_MAX];
+	uint32_t n = vrid.hdr->nsections;
+
+	if (n > VRID_SECTIONS_MAX)
+		return "too many sections";
+	memcpy(sec, vrid.hdr->sections, sizeof(sec));
+	for (uint32_t i = 0; i < n; i++) {
+		if (sec[i].offset % 64)
+			return "section not aligned";
+		if (sec[i].offset < VRID_HEADER_SIZE || sec[i].offset > size ||
+		    sec[i].size > size - sec[i].offset)
+			return "section outside the file";
+		for (int t = 0; t < VRID_NTYPES; t++)
+			if (overlaps(sec[i].offset, sec[i].size,
+				     (uint64_t)((char *)vrid.idx[t].by_virt - (char *)vrid.hdr),
+				     16ull * (vrid.idx[t].mask + 1)))
+				return "section overlaps the tables";
+		for (uint32_t j = 0; j < i; j++)
+			if (overlaps(sec[i].offset, sec[i].size, sec[j].offset, sec[j].size))
+				return "overlapping sections";
+		if (sec[i].kind != VRID_SECTION_IPC_RECORDS)
+			continue;
+		if (sec[i].entry_size != sizeof(struct vrid_ipc_record) ||
+		    sec[i].size < sizeof(struct vrid_ipc_records))
+			return "corrupt IPC records";
+		vrid.records = (struct vrid_ipc_records *)((char *)vrid.hdr + sec[i].offset);
+		vrid.records_cap = (uint32_t)((sec[i].size - sizeof(struct vrid_ipc_records)) /
+					      sizeof(struct vrid_ipc_record));
+	}
+	return NULL;
+}
+
 static const char *check_header(const struct vrid_header *h, uint64_t size, long aid)
 {
 	if (h->magic != VRID_MAGIC)
@@ -224,6 +269,8 @@ static enum vrid_state attach(void)
 			why = "corrupt table descriptor";
 	if (!why && indexes_overlap())
 		why = "overlapping tables";
+	if (!why)
+		why = check_sections(size);
 	if (why) {
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "tables %s unusable: %s; "
 			 "translating calls fail with ENOTRECOVERABLE", path, why);

@@ -95,6 +95,11 @@ VRID_EXPORT int msgctl(int vid, int cmd, struct msqid_ds *buf)
 		if (ret == 0)
 			msg_stat_out(buf);
 		return ret;
+	case IPC_SET:
+		ret = real.msgctl(sid, cmd, buf);
+		if (ret == 0)
+			vrid_record_ctime(VRID_MSG, sid);
+		return ret;
 	default:
 		return real.msgctl(sid, cmd, buf);
 	}
@@ -107,8 +112,22 @@ static int msg_sys_alive(int32_t sid)
 	return vrid_sys3(SYS_msgctl, sid, IPC_STAT, &ds) == 0;
 }
 
+/* msg_ctime changes only at IPC_SET, which msgctl records. */
+static void msg_record(int32_t sid, struct vrid_ipc_record *rec)
+{
+	struct msqid_ds ds;
+
+	if (vrid_sys3(SYS_msgctl, sid, IPC_STAT, &ds) < 0)
+		return;
+	rec->key = ds.msg_perm.__key;
+	rec->cuid = ds.msg_perm.cuid;
+	rec->cgid = ds.msg_perm.cgid;
+	rec->ctime = ds.msg_ctime;
+}
+
 const struct vrid_type_ops msg_type_ops = {
 	.type = VRID_MSG,
 	.name = "msg",
 	.sys_alive = msg_sys_alive,
+	.record = msg_record,
 };

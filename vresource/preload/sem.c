@@ -151,8 +151,22 @@ static int sem_sys_alive(int32_t sid)
 	return vrid_sys(SYS_semctl, sid, 0, IPC_STAT, (long)&ds, 0, 0) == 0;
 }
 
+/* sem_ctime changes at SETVAL and SETALL too: a set is known by its size. */
+static void sem_record(int32_t sid, struct vrid_ipc_record *rec)
+{
+	struct semid_ds ds;
+
+	if (vrid_sys(SYS_semctl, sid, 0, IPC_STAT, (long)&ds, 0, 0) < 0)
+		return;
+	rec->key = ds.sem_perm.__key;
+	rec->cuid = ds.sem_perm.cuid;
+	rec->cgid = ds.sem_perm.cgid;
+	rec->size = ds.sem_nsems;
+}
+
 const struct vrid_type_ops sem_type_ops = {
 	.type = VRID_SEM,
 	.name = "sem",
 	.sys_alive = sem_sys_alive,
+	.record = sem_record,
 };

@@ -145,13 +145,34 @@ VRID_EXPORT int shmctl(int vid, int cmd, struct shmid_ds *buf)
 		if (ret == 0)
 			shm_stat_out(buf);
 		return ret;
+	case IPC_SET:
+		ret = real.shmctl(sid, cmd, buf);
+		if (ret == 0)
+			vrid_record_ctime(VRID_SHM, sid);
+		return ret;
 	default:
 		return real.shmctl(sid, cmd, buf);
 	}
+}
+
+/* shm_cpid and the size never change; shm_ctime only at IPC_SET. */
+static void shm_record(int32_t sid, struct vrid_ipc_record *rec)
+{
+	struct shmid_ds ds;
+
+	if (vrid_sys3(SYS_shmctl, sid, IPC_STAT, &ds) < 0)
+		return;
+	rec->key = ds.shm_perm.__key;
+	rec->cuid = ds.shm_perm.cuid;
+	rec->cgid = ds.shm_perm.cgid;
+	rec->cpid = ds.shm_cpid;
+	rec->ctime = ds.shm_ctime;
+	rec->size = ds.shm_segsz;
 }
 
 const struct vrid_type_ops shm_type_ops = {
 	.type = VRID_SHM,
 	.name = "shm",
 	.sys_alive = shm_sys_alive,
+	.record = shm_record,
 };

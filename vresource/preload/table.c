@@ -29,6 +29,12 @@ const char *vrid_type_name(enum vrid_type type)
 	return type_ops[type]->name;
 }
 
+void vrid_record_fill(enum vrid_type type, int32_t sys, struct vrid_ipc_record *rec)
+{
+	if (type_ops[type]->record)
+		type_ops[type]->record(sys, rec);
+}
+
 static inline uint32_t enc(int32_t key)
 {
 	return (uint32_t)key ^ VRID_KEY_BIAS;
@@ -150,9 +156,13 @@ static void insert_locked(struct vrid_index *idx, int32_t virt, int32_t sys)
 
 static void remove_locked(struct vrid_index *idx, int32_t virt, int32_t sys)
 {
+	enum vrid_type type = (enum vrid_type)(idx - vrid.idx);
+
 	del(idx, idx->by_sys, &idx->desc->tombs_by_sys, sys);
 	del(idx, idx->by_virt, &idx->desc->tombs_by_virt, virt);
 	idx->desc->live--;
+	if (type_ops[type]->record)
+		vrid_record_drop_locked(type, sys);
 }
 
 /*
@@ -382,6 +392,13 @@ static int fresh_locked(struct vrid_index *idx, int32_t *virt)
  */
 int vrid_bind(enum vrid_type type, int32_t sys, int32_t *virt)
 {
+	return vrid_bind_record(type, sys, NULL, virt);
+}
+
+/* A new entry gets rec, in the same write: no entry of a new object lacks one. */
+int vrid_bind_record(enum vrid_type type, int32_t sys, const struct vrid_ipc_record *rec,
+		     int32_t *virt)
+{
 	struct vrid_index *idx = &vrid.idx[type];
 	int32_t unused;
 	sigset_t saved;
@@ -404,6 +421,8 @@ int vrid_bind(enum vrid_type type, int32_t sys, int32_t *virt)
 		}
 		if (err == 0)
 			insert_locked(idx, *virt, sys);
+		if (err == 0 && rec)
+			vrid_record_put_locked(rec);
 	}
 	end_write();
 	vrid_unlock(&saved);

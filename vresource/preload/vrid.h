@@ -51,6 +51,9 @@ struct vrid_layer {
 	int state;		/* enum vrid_state, set once by vrid_init_slow() */
 	struct vrid_header *hdr;
 	struct vrid_index idx[VRID_NTYPES];
+	/* The IPC records section, or NULL; capacity as its size allows. */
+	struct vrid_ipc_records *records;
+	uint32_t records_cap;
 	/* The table file, for the writer lock's own descriptions. */
 	char path[4096];
 	dev_t dev;
@@ -216,9 +219,14 @@ vrid_sys(long nr, long a, long b, long c, long d, long e, long f)
 VRID_HIDDEN int vrid_virt_to_sys(enum vrid_type type, int32_t virt, int32_t *sys);
 VRID_HIDDEN int vrid_sys_to_virt(enum vrid_type type, int32_t sys, int32_t *virt);
 VRID_HIDDEN int vrid_bind(enum vrid_type type, int32_t sys, int32_t *virt);
+/* vrid_bind that also records what identifies a new object (record.c). */
+VRID_HIDDEN int vrid_bind_record(enum vrid_type type, int32_t sys, const struct vrid_ipc_record *rec,
+				 int32_t *virt);
 /* The system key for vkey; a new mapping tries derived keys from attempt on. */
 VRID_HIDDEN int vrid_bind_key(int32_t vkey, uint32_t attempt, int32_t *skey, int *created);
 VRID_HIDDEN const char *vrid_type_name(enum vrid_type type);
+/* Fills rec with what identifies System V object sys now (type's record op). */
+VRID_HIDDEN void vrid_record_fill(enum vrid_type type, int32_t sys, struct vrid_ipc_record *rec);
 VRID_HIDDEN int vrid_remove_sys(enum vrid_type type, int32_t sys);
 VRID_HIDDEN int vrid_remove_virt(enum vrid_type type, int32_t virt);
 VRID_HIDDEN uint32_t vrid_live(enum vrid_type type);
@@ -234,14 +242,25 @@ VRID_HIDDEN void vrid_lock_after_fork(void);
 /* Under the lock: mends what a writer that died mid-write left. */
 VRID_HIDDEN void vrid_repair_locked(void);
 
+/* ---- IPC records (record.c) ----------------------------------------- */
+
+/* Under the writer lock: records an object, or forgets it. */
+VRID_HIDDEN void vrid_record_put_locked(const struct vrid_ipc_record *rec);
+VRID_HIDDEN void vrid_record_drop_locked(enum vrid_type type, int32_t sys);
+/* After IPC_SET, which changes *_ctime: the record follows; errno is kept. */
+VRID_HIDDEN void vrid_record_ctime(enum vrid_type type, int32_t sys);
+
 /*
  * Per resource type: how to tell whether a system id still names a live
- * object.  A full table asks each entry before giving up.
+ * object (a full table asks each entry before giving up), and, for System
+ * V objects, what identifies one: record fills what IPC_STAT tells of it
+ * into rec, which holds what the caller knows, or leaves rec if it can't.
  */
 struct vrid_type_ops {
 	enum vrid_type type;
 	const char *name;
 	int (*sys_alive)(int32_t sys);
+	void (*record)(int32_t sys, struct vrid_ipc_record *rec);
 };
 
 extern const struct vrid_type_ops pid_type_ops VRID_HIDDEN;
@@ -282,7 +301,8 @@ VRID_HIDDEN void vrid_key_forget_if_unused(key_t skey);
 VRID_HIDDEN void vrid_ipc_removed(enum vrid_type type, int sid, key_t skey);
 /* An unknown id fails EINVAL, as the kernel does for a removed one. */
 VRID_HIDDEN int vrid_ipc_id_in(enum vrid_type type, int vid, int *sid);
-VRID_HIDDEN int vrid_ipc_id_out(enum vrid_type type, int sid);
+/* Binds the id of an object get() returned, made with system key skey. */
+VRID_HIDDEN int vrid_ipc_id_out(enum vrid_type type, key_t skey, int sid);
 /* The index-th object of the chain in virtual id order, for *_STAT. */
 VRID_HIDDEN int vrid_ipc_nth(enum vrid_type type, int index, int32_t *virt, int32_t *sys);
 VRID_HIDDEN int vrid_ipc_max_index(enum vrid_type type);

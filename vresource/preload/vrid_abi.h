@@ -24,6 +24,10 @@
  * meanwhile, and a reader that misses while it is odd or changed retries.
  * A writer marks the table it changes in `dirty`; one that finds a mark
  * when it takes the lock knows a writer died mid-write, and repairs it.
+ *
+ * Version 3 adds the section directory and the IPC records.  A record is
+ * whole or free whenever a writer dies: it is cleared before it is
+ * written, and its type goes in last; it needs no repair.
  */
 #ifndef VRID_ABI_H
 #define VRID_ABI_H
@@ -31,7 +35,7 @@
 #include <stdint.h>
 
 #define VRID_MAGIC		0x44495256u	/* "VRID" little-endian */
-#define VRID_VERSION		2
+#define VRID_VERSION		3
 #define VRID_HEADER_SIZE	4096
 #define VRID_NAME_MAX		64
 
@@ -66,6 +70,55 @@ struct vrid_table_desc {
 	uint32_t rebuilds;	/* odd while a rebuild runs */
 };
 
+/*
+ * Areas of the file other than the indexes, each named by a kind in the
+ * header's section directory.  A reader skips a kind it does not know, so
+ * a new kind needs no new version; it still checks that every used entry
+ * lies inside the file, past the header.
+ */
+#define VRID_SECTIONS_MAX	8
+
+enum vrid_section_kind {
+	VRID_SECTION_UNUSED = 0,
+	VRID_SECTION_IPC_RECORDS = 1,	/* struct vrid_ipc_records */
+};
+
+struct vrid_section {
+	uint32_t kind;		/* enum vrid_section_kind */
+	uint32_t entry_size;	/* bytes per entry of an array kind, else 0 */
+	uint64_t offset;	/* from file start: 64-aligned, past the header */
+	uint64_t size;		/* bytes */
+};
+
+/*
+ * What identified a System V object when the chain created it (when its
+ * system id first entered the table), for teardown to check that an id
+ * still names that object.  The chain writes it, so it is a claim like
+ * any entry: it guards against ids reused without malice, not against
+ * forgery (see chain/ipc.go).  Ids are as the creator's namespaces showed
+ * them.  Written under the writer lock; type is written last, and 0 marks
+ * a free record.
+ */
+struct vrid_ipc_record {
+	uint32_t type;		/* VRID_SEM, VRID_SHM or VRID_MSG; 0: free */
+	int32_t sys;		/* the system id */
+	int32_t key;		/* the system key it was made with; IPC_PRIVATE is 0 */
+	uint32_t cuid;		/* creator's uid and gid */
+	uint32_t cgid;
+	int32_t cpid;		/* shm: the creator's pid; else 0 */
+	int64_t ctime;		/* shm, msg: *_ctime, kept up to date at IPC_SET; sem: 0 */
+	uint64_t size;		/* sem: nsems; shm: bytes; msg: 0 */
+	uint32_t reserved[2];
+};
+
+/* The VRID_SECTION_IPC_RECORDS area: a head, then the records. */
+struct vrid_ipc_records {
+	uint32_t capacity;	/* records that fit after the head */
+	uint32_t used;		/* records[0..used) may be live; the rest are free */
+	uint32_t reserved[14];
+	struct vrid_ipc_record records[];
+};
+
 struct vrid_header {
 	uint32_t magic;
 	uint16_t version;
@@ -79,6 +132,9 @@ struct vrid_header {
 	uint32_t reserved[6];
 	char name[VRID_NAME_MAX];	/* NUL-terminated chain name */
 	struct vrid_table_desc tables[VRID_NTYPES];
+	uint32_t nsections;	/* used entries of sections, at most VRID_SECTIONS_MAX */
+	uint32_t reserved2;
+	struct vrid_section sections[VRID_SECTIONS_MAX];
 };
 
 #endif

@@ -39,11 +39,11 @@ static int alive(int32_t sys)
 	return 1;
 }
 
-const struct vrid_type_ops pid_type_ops = { VRID_PID, "pid", alive };
-const struct vrid_type_ops sem_type_ops = { VRID_SEM, "sem", alive };
-const struct vrid_type_ops shm_type_ops = { VRID_SHM, "shm", alive };
-const struct vrid_type_ops msg_type_ops = { VRID_MSG, "msg", alive };
-const struct vrid_type_ops ipckey_type_ops = { VRID_IPCKEY, "ipckey", alive };
+const struct vrid_type_ops pid_type_ops = { VRID_PID, "pid", alive, NULL };
+const struct vrid_type_ops sem_type_ops = { VRID_SEM, "sem", alive, NULL };
+const struct vrid_type_ops shm_type_ops = { VRID_SHM, "shm", alive, NULL };
+const struct vrid_type_ops msg_type_ops = { VRID_MSG, "msg", alive, NULL };
+const struct vrid_type_ops ipckey_type_ops = { VRID_IPCKEY, "ipckey", alive, NULL };
 
 int main(void)
 {

@@ -5,6 +5,8 @@
  * prints one result line each:
  *
  *   bind TYPE SYS          VIRT, or "full", or "invalid"
+ *   bindrec TYPE SYS       bind, with the record {SYS, key SYS+1, cuid 1000+SYS,
+ *                          cgid 2000+SYS, cpid 3*SYS, ctime 7*SYS, size 11*SYS}
  *   lookup TYPE VIRT       SYS, or "absent"
  *   reverse TYPE SYS       VIRT, or "absent"
  *   remove-sys TYPE SYS    "ok" or "absent"
@@ -63,11 +65,18 @@ static int ipc_alive(int32_t sys)
 	return 1;
 }
 
-const struct vrid_type_ops pid_type_ops = { VRID_PID, "pid", pid_alive };
-const struct vrid_type_ops sem_type_ops = { VRID_SEM, "sem", ipc_alive };
-const struct vrid_type_ops shm_type_ops = { VRID_SHM, "shm", ipc_alive };
-const struct vrid_type_ops msg_type_ops = { VRID_MSG, "msg", ipc_alive };
-const struct vrid_type_ops ipckey_type_ops = { VRID_IPCKEY, "ipckey", ipc_alive };
+/* The records bindrec writes are made up: there is no object to ask. */
+static void ipc_record(int32_t sys, struct vrid_ipc_record *rec)
+{
+	(void)sys;
+	(void)rec;
+}
+
+const struct vrid_type_ops pid_type_ops = { VRID_PID, "pid", pid_alive, NULL };
+const struct vrid_type_ops sem_type_ops = { VRID_SEM, "sem", ipc_alive, ipc_record };
+const struct vrid_type_ops shm_type_ops = { VRID_SHM, "shm", ipc_alive, ipc_record };
+const struct vrid_type_ops msg_type_ops = { VRID_MSG, "msg", ipc_alive, ipc_record };
+const struct vrid_type_ops ipckey_type_ops = { VRID_IPCKEY, "ipckey", ipc_alive, NULL };
 
 static int print_entry(int32_t virt, int32_t sys, void *arg)
 {
@@ -127,6 +136,18 @@ static void run(const char *cmd, long a, long b, long c)
 
 	if (strcmp(cmd, "bind") == 0) {
 		err = vrid_bind(type, (int32_t)b, &out);
+		if (err)
+			put_error(err);
+		else
+			printf("%d\n", out);
+	} else if (strcmp(cmd, "bindrec") == 0) {
+		struct vrid_ipc_record rec = {
+			.type = type, .sys = (int32_t)b, .key = (int32_t)b + 1,
+			.cuid = 1000 + (uint32_t)b, .cgid = 2000 + (uint32_t)b, .cpid = (int32_t)b * 3,
+			.ctime = b * 7, .size = (uint64_t)b * 11,
+		};
+
+		err = vrid_bind_record(type, (int32_t)b, &rec, &out);
 		if (err)
 			put_error(err);
 		else
@@ -206,6 +227,10 @@ static int attach(const char *path)
 		idx->mask = d->slots - 1;
 		idx->shift = d->shift;
 		idx->desc = d;
+	}
+	if (vrid.hdr->nsections > 0 && vrid.hdr->sections[0].kind == VRID_SECTION_IPC_RECORDS) {
+		vrid.records = (struct vrid_ipc_records *)((char *)vrid.hdr + vrid.hdr->sections[0].offset);
+		vrid.records_cap = vrid.records->capacity;
 	}
 	vrid.state = VRID_ON;
 	return 0;

@@ -27,6 +27,32 @@ int main(void)
 	FIELD(struct vrid_header, "header", reserved);
 	FIELD(struct vrid_header, "header", name);
 	FIELD(struct vrid_header, "header", tables);
+	FIELD(struct vrid_header, "header", nsections);
+	FIELD(struct vrid_header, "header", reserved2);
+	FIELD(struct vrid_header, "header", sections);
+
+	printf("section 0 %zu\n", sizeof(struct vrid_section));
+	FIELD(struct vrid_section, "section", kind);
+	FIELD(struct vrid_section, "section", entry_size);
+	FIELD(struct vrid_section, "section", offset);
+	FIELD(struct vrid_section, "section", size);
+
+	printf("record 0 %zu\n", sizeof(struct vrid_ipc_record));
+	FIELD(struct vrid_ipc_record, "record", type);
+	FIELD(struct vrid_ipc_record, "record", sys);
+	FIELD(struct vrid_ipc_record, "record", key);
+	FIELD(struct vrid_ipc_record, "record", cuid);
+	FIELD(struct vrid_ipc_record, "record", cgid);
+	FIELD(struct vrid_ipc_record, "record", cpid);
+	FIELD(struct vrid_ipc_record, "record", ctime);
+	FIELD(struct vrid_ipc_record, "record", size);
+	FIELD(struct vrid_ipc_record, "record", reserved);
+
+	printf("records 0 %zu\n", sizeof(struct vrid_ipc_records));
+	FIELD(struct vrid_ipc_records, "records", capacity);
+	FIELD(struct vrid_ipc_records, "records", used);
+	FIELD(struct vrid_ipc_records, "records", reserved);
+	printf("records.records %zu 0\n", offsetof(struct vrid_ipc_records, records));
 
 	printf("desc 0 %zu\n", sizeof(struct vrid_table_desc));
 	FIELD(struct vrid_table_desc, "desc", type);
@@ -55,5 +81,8 @@ int main(void)
 	CONST(VRID_MSG);
 	CONST(VRID_IPCKEY);
 	CONST(VRID_NTYPES);
+	CONST(VRID_SECTIONS_MAX);
+	CONST(VRID_SECTION_UNUSED);
+	CONST(VRID_SECTION_IPC_RECORDS);
 	return 0;
 }

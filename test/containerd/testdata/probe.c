@@ -11,6 +11,8 @@
  *                        unlink it and add a file beside it, printing the
  *                        errno of each, then prints its pid
  *   probe truncate       cuts its table file to nothing; prints the errno
+ *   probe ipc            makes a private semaphore set, segment and
+ *                        queue, prints ipc=ok, then sleeps until killed
  *
  * The same binary runs under io.containerd.runc.v2, to compare.
  */
@@ -21,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 static int sem(key_t key)
@@ -71,6 +75,18 @@ static int attack(const char *victim)
 	return 0;
 }
 
+static int ipc(void)
+{
+	if (semget(IPC_PRIVATE, 1, IPC_CREAT | 0600) < 0 || shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600) < 0 ||
+	    msgget(IPC_PRIVATE, IPC_CREAT | 0600) < 0) {
+		printf("ipc=%s\n", strerrorname_np(errno));
+		return 1;
+	}
+	printf("ipc=ok\n");
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -87,6 +103,8 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
+	if (argc == 2 && !strcmp(argv[1], "ipc"))
+		return ipc();
 	if (argc == 2 && !strcmp(argv[1], "sleep")) {
 		printf("pid=%d\n", getpid());
 		for (;;)
@@ -100,6 +118,6 @@ int main(int argc, char **argv)
 		report("truncate", fd < 0 ? fd : ftruncate(fd, 0));
 		return 0;
 	}
-	fprintf(stderr, "usage: probe pid | probe sem KEY [hold] | probe sleep | probe attack VICTIM | probe truncate\n");
+	fprintf(stderr, "usage: probe pid | probe sem KEY [hold] | probe sleep | probe attack VICTIM | probe truncate | probe ipc\n");
 	return 2;
 }

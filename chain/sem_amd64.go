@@ -1,0 +1,14 @@
+package chain
+
+import "golang.org/x/sys/unix"
+
+// semidDS is struct semid64_ds of x86_64, which pads each time.
+type semidDS struct {
+	Perm  unix.SysvIpcPerm
+	Otime int64
+	_     uint64
+	Ctime int64
+	_     uint64
+	Nsems uint64
+	_     [2]uint64
+}

@@ -1,0 +1,12 @@
+package chain
+
+import "golang.org/x/sys/unix"
+
+// semidDS is struct semid64_ds of asm-generic on 64-bit.
+type semidDS struct {
+	Perm  unix.SysvIpcPerm
+	Otime int64
+	Ctime int64
+	Nsems uint64
+	_     [2]uint64
+}
