@@ -92,6 +92,12 @@ install_iptables() {
 	command -v iptables >/dev/null || apt_install iptables
 }
 
+# What the /proc tests run in a chain besides procps, util-linux and
+# coreutils: busybox's own ps and top read /proc their way.
+install_test_tools() {
+	command -v busybox >/dev/null || apt_install busybox
+}
+
 criu_ok() { has_version "$1" --version "Version: 4." && "$1" check >/dev/null 2>&1; }
 
 # CRIU 4.x: a system one if it works, else Debian trixie's package and the
@@ -195,6 +201,7 @@ install_containerd
 install_runc
 install_crictl
 install_iptables
+install_test_tools
 install_criu
 rm -rf "$VRID_STACK/tmp"/*
 
