@@ -3,10 +3,13 @@
  * the chain's objects, with virtual ids, virtual keys and virtual pids
  * (0 for processes outside the chain).  ipcs reads these files, so that
  * it lists and finds (`ipcs -i`) objects by virtual id.  The columns keep
- * the kernel's widths where the new value fits.
+ * the kernel's widths where the new value fits.  The *_INFO counts
+ * (`ipcs -u`) are the chain's too.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "vrid.h"
 
@@ -127,4 +130,75 @@ int vrid_sysvipc_open(const char *sys_path, int flags)
 			return vrid_proc_rewrite(sys_path, flags, sysvipc_line,
 						 (void *)&sysvipc_files[i]);
 	return VRID_PROC_PASS;
+}
+
+/* ---- SEM_INFO, SHM_INFO and MSG_INFO ---------------------------------- */
+
+struct info_sum {
+	enum vrid_type type;
+	long page;
+	unsigned long objects, a, b;	/* per type: see vrid_ipc_info_out */
+};
+
+static int info_step(int32_t virt, int32_t sys, void *arg)
+{
+	struct info_sum *s = arg;
+	struct semid_ds sem;
+	struct shmid_ds shm;
+	struct msqid_ds msg;
+
+	(void)virt;
+	switch (s->type) {
+	case VRID_SEM:
+		if (vrid_sys(SYS_semctl, sys, 0, IPC_STAT, (long)&sem, 0, 0) == 0) {
+			s->objects++;
+			s->a += sem.sem_nsems;
+		}
+		break;
+	case VRID_SHM:
+		if (vrid_sys3(SYS_shmctl, sys, IPC_STAT, &shm) == 0) {
+			s->objects++;
+			s->a += (shm.shm_segsz + (unsigned long)s->page - 1) / (unsigned long)s->page;
+		}
+		break;
+	case VRID_MSG:
+		if (vrid_sys3(SYS_msgctl, sys, IPC_STAT, &msg) == 0) {
+			s->objects++;
+			s->a += msg.msg_qnum;
+			s->b += msg.__msg_cbytes;
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+int vrid_ipc_info_out(enum vrid_type type, int cmd, void *buf)
+{
+	struct info_sum s = { .type = type, .page = sysconf(_SC_PAGESIZE) };
+
+	if (cmd != SEM_INFO && cmd != SHM_INFO && cmd != MSG_INFO)
+		return vrid_ipc_max_index(type);
+	if (s.page <= 0)
+		s.page = 4096;
+	vrid_each(type, info_step, &s);
+	if (type == VRID_SEM) {
+		struct seminfo *si = buf;
+
+		si->semusz = (int)s.objects;
+		si->semaem = (int)s.a;
+	} else if (type == VRID_SHM) {
+		struct shm_info *si = buf;
+
+		si->used_ids = (int)s.objects;
+		si->shm_tot = s.a;
+	} else if (type == VRID_MSG) {
+		struct msginfo *mi = buf;
+
+		mi->msgpool = (int)s.objects;
+		mi->msgmap = (int)s.a;
+		mi->msgtql = (int)s.b;
+	}
+	return vrid_ipc_max_index(type);
 }

@@ -338,6 +338,13 @@ VRID_HIDDEN int vrid_proc_rewrite(const char *sys_path, int flags, vrid_line_fn 
 /* /proc/sysvipc/{sem,shm,msg}: the chain's objects only; VRID_PROC_PASS for other paths. */
 VRID_HIDDEN int vrid_sysvipc_open(const char *sys_path, int flags);
 
+/*
+ * After SEM_INFO, SHM_INFO or MSG_INFO: buf counts the chain's objects, not
+ * the namespace's (shm_rss and shm_swp excepted).  Returns what every
+ * *_INFO and IPC_INFO returns, the chain's highest index.
+ */
+VRID_HIDDEN int vrid_ipc_info_out(enum vrid_type type, int cmd, void *buf);
+
 /* ---- environment across exec (exec.c) ------------------------------- */
 
 #define VRID_ENV_MAX 8		/* entries vrid_env_fix may add */
