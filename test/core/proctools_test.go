@@ -45,6 +45,14 @@ func fields(out string) string {
 	return b.String()
 }
 
+// waitFor starts cmd in the background and waits until it runs as comm,
+// not as the shell that forked it, with builtins only: no pid is used.
+func waitFor(cmd, comm string) string {
+	return cmd + ` & until read c </proc/$!/comm && [ "$c" = ` + comm + ` ]; do :; done; `
+}
+
+var waitSleep = waitFor("sleep 100", "sleep")
+
 // The procps, psmisc, coreutils and busybox tools inside a chain see what
 // they would see in a container: the chain by virtual pid from 1000, and
 // what is outside the chain (here the namespace's shell, pid 1, and
@@ -62,9 +70,9 @@ func TestProcTools(t *testing.T) {
 			"1000 1000 sh\n"},
 		{"top -bn1", "", `top -bn1 -w 512 >top.out; awk 'NR > 7 { print $1, $NF }' top.out | sort -n; rm top.out`,
 			"1 sh\n2 vrid\n1000 sh\n1001 top\n"},
-		{"pgrep and pkill", "", `sleep 100 & echo $!; pgrep -x sleep; pkill -x sleep; wait $! 2>/dev/null; echo $?`,
+		{"pgrep and pkill", "", waitSleep + `echo $!; pgrep -x sleep; pkill -x sleep; wait $! 2>/dev/null; echo $?`,
 			"1001\n1001\n143\n"},
-		{"kill $(pidof)", "", `sleep 100 & pidof sleep; kill $(pidof sleep); wait $! 2>/dev/null; echo $?`,
+		{"kill $(pidof)", "", waitSleep + `pidof sleep; kill $(pidof sleep); wait $! 2>/dev/null; echo $?`,
 			"1001\n143\n"},
 		{"stat /proc/$$", "", `stat -c '%n %F' /proc/$$ /proc/self /proc/1000/stat`,
 			"/proc/1000 directory\n/proc/self symbolic link\n/proc/1000/stat regular empty file\n"},
@@ -83,7 +91,7 @@ func TestProcTools(t *testing.T) {
 		// chain uses those pids: /proc/1001 names the chain's tail.  Once
 		// ps has gone, 1002 is vrid's again.
 		{"outside pids taken by the chain", "echo 1000 >/proc/sys/kernel/ns_last_pid; sleep 100 &",
-			`tail -f /dev/null & ps -e -o pid=,comm=; cat /proc/1001/comm /proc/1002/comm; kill $!`,
+			waitFor("tail -f /dev/null", "tail") + `ps -e -o pid=,comm=; cat /proc/1001/comm /proc/1002/comm; kill $!`,
 			"1 sh\n1000 sh\n1001 tail\n1002 ps\ntail\nvrid\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,7 +113,7 @@ func TestProcTools(t *testing.T) {
 
 // ipcs and ipcrm inside a chain see the chain's objects only, by virtual
 // id and the chain's own keys, even with an object of the same key
-// outside the chain.
+// outside the chain; so do the counts of ipcs -u.
 func TestIPCTools(t *testing.T) {
 	needSetup(t)
 	outside, err := unix.SysvShmGet(0x1234, 4096, unix.IPC_CREAT|0o600)
@@ -116,7 +124,7 @@ func TestIPCTools(t *testing.T) {
 	// ipc_objects (1002, after mkfifo 1001) makes one object of each
 	// kind and holds it; the times in ipcs -i are left out.
 	script := `mkfifo ready.fifo; ` + program("ipc_objects") + ` >ready.fifo & read line <ready.fifo; rm ready.fifo
-ipcs; ipcs -p
+ipcs; ipcs -p; ipcs -u
 for kind in m s q; do ipcs -$kind -i 1 | grep -v -e time -e '^$'; done
 kill $!; wait $! 2>/dev/null
 ipcrm -m 1 -s 1 -q 1; ipcs; ipcs -m -i 1`
@@ -142,6 +150,23 @@ msqid owner lspid lrpid
 shmid owner cpid lpid
 1 root 1002 1002
 
+
+
+------ Messages Status --------
+allocated queues = 1
+used headers = 1
+used space = 2 bytes
+
+------ Shared Memory Status --------
+segments allocated 1
+pages allocated 1
+pages resident 0
+pages swapped 0
+Swap performance: 0 attempts 0 successes
+
+------ Semaphore Status --------
+used arrays = 1
+allocated semaphores = 2
 
 Shared memory Segment shmid=1
 uid=0 gid=0 cuid=0 cgid=0
