@@ -95,6 +95,12 @@ install_iptables() {
 	command -v iptables >/dev/null || apt_install iptables
 }
 
+# What the /proc tests run in a chain besides procps, util-linux and
+# coreutils: busybox's own ps and top read /proc their way.
+install_test_tools() {
+	command -v busybox >/dev/null || apt_install busybox
+}
+
 # criu_ok CRIU: at least $CRIU_MIN, and `criu check` passes.
 criu_ok() {
 	local out v
@@ -206,6 +212,7 @@ install_containerd
 install_runc
 install_crictl
 install_iptables
+install_test_tools
 install_criu
 rm -rf "$VRID_STACK/tmp"/*
 

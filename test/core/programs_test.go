@@ -21,6 +21,8 @@ var goldenPrograms = []struct {
 	{name: "pid_sched_prio"},
 	{name: "pid_threads"},
 	{name: "pid_proc_paths"},
+	{name: "proc_view"},
+	{name: "proc_sysvipc"},
 	{name: "pid_syscall"},
 	{name: "pid_exec"},
 	{name: "pid_spawn_system"},

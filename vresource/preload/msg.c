@@ -75,7 +75,7 @@ VRID_EXPORT int msgctl(int vid, int cmd, struct msqid_ds *buf)
 	VRID_GUARD(-1, real.msgctl(vid, cmd, buf));
 	if (msgctl_takes_nothing(cmd)) {
 		ret = real.msgctl(0, cmd, buf);
-		return ret < 0 ? ret : vrid_ipc_max_index(VRID_MSG);
+		return ret < 0 ? ret : vrid_ipc_info_out(VRID_MSG, cmd, buf);
 	}
 	if (msgctl_takes_index(cmd)) {
 		if ((err = vrid_ipc_nth(VRID_MSG, vid, &virt, &sid)) < 0)

@@ -110,7 +110,7 @@ VRID_EXPORT int semctl(int vid, int semnum, int cmd, ...)
 	VRID_GUARD(-1, real.semctl(vid, semnum, cmd, arg));
 	if (semctl_takes_nothing(cmd)) {
 		ret = real.semctl(0, semnum, cmd, arg);
-		return ret < 0 ? ret : vrid_ipc_max_index(VRID_SEM);
+		return ret < 0 ? ret : vrid_ipc_info_out(VRID_SEM, cmd, arg.info);
 	}
 	if (semctl_takes_index(cmd)) {
 		if ((err = vrid_ipc_nth(VRID_SEM, vid, &virt, &sid)) < 0)

@@ -125,7 +125,7 @@ VRID_EXPORT int shmctl(int vid, int cmd, struct shmid_ds *buf)
 	VRID_GUARD(-1, real.shmctl(vid, cmd, buf));
 	if (shmctl_takes_nothing(cmd)) {
 		ret = real.shmctl(0, cmd, buf);
-		return ret < 0 ? ret : vrid_ipc_max_index(VRID_SHM);
+		return ret < 0 ? ret : vrid_ipc_info_out(VRID_SHM, cmd, buf);
 	}
 	if (shmctl_takes_index(cmd)) {
 		if ((err = vrid_ipc_nth(VRID_SHM, vid, &virt, &sid)) < 0)

@@ -7,6 +7,7 @@
 
 
 #include <dirent.h>
+#include <limits.h>
 #include <sched.h>
 #include <errno.h>
 #include <signal.h>
@@ -154,6 +155,14 @@ struct vrid_real {
 	ssize_t (*readlink)(const char *, char *, size_t);
 	ssize_t (*readlinkat)(int, const char *, char *, size_t);
 	DIR *(*opendir)(const char *);
+	int (*__open_2)(const char *, int);
+	int (*__openat_2)(int, const char *, int);
+	int (*statx)(int, const char *, int, unsigned int, struct statx *);
+	int (*chdir)(const char *);
+	/* /proc listings */
+	DIR *(*fdopendir)(int);
+	int (*closedir)(DIR *);
+	struct dirent *(*readdir)(DIR *);
 	/* System V IPC */
 	int (*semget)(key_t, int, int);
 	int (*semop)(int, struct sembuf *, size_t);
@@ -306,6 +315,55 @@ VRID_HIDDEN int vrid_ipc_id_out(enum vrid_type type, key_t skey, int sid);
 /* The index-th object of the chain in virtual id order, for *_STAT. */
 VRID_HIDDEN int vrid_ipc_nth(enum vrid_type type, int index, int32_t *virt, int32_t *sys);
 VRID_HIDDEN int vrid_ipc_max_index(enum vrid_type type);
+
+/* ---- /proc (proc.c, procdir.c, procstat.c, sysvipc.c) --------------- */
+
+/* What a /proc path names, on the system side. */
+struct vrid_proc_ref {
+	pid_t spid;		/* the process directory's system pid, or 0 */
+	pid_t stid;		/* its task/<tid>'s system tid, or 0 */
+	int chain;		/* spid is a process of the chain */
+	const char *tail;	/* the path after /proc/<pid>[/task/<tid>], or NULL */
+};
+
+/* A path call's directory and path, rewritten for the kernel. */
+struct vrid_proc_call {
+	int dirfd;
+	const char *path;
+	struct vrid_proc_ref ref;
+	char buf[PATH_MAX];
+};
+
+/* The pid at s, as the kernel writes it, and what follows it; or NULL. */
+VRID_HIDDEN const char *vrid_parse_pid(const char *s, pid_t *pid);
+/* A pid the caller wrote in a /proc path: 0 and its system pid, or -ENOENT. */
+VRID_HIDDEN int vrid_proc_name_in(pid_t n, pid_t *sys, int *chain);
+/* Whether path names a process by number: only those need the tables. */
+VRID_HIDDEN int vrid_proc_names_pid(const char *path);
+/* 0, or a negative errno for a path that names nothing. */
+VRID_HIDDEN int vrid_proc_in(int dirfd, const char *path, struct vrid_proc_call *c);
+/* A pid file's subject: its virtual id, recorded if it is a thread seen first here. */
+VRID_HIDDEN pid_t vrid_proc_subject_out(pid_t sys);
+
+#define VRID_PROC_PASS (-2)	/* not a file the layer rewrites: open the kernel's */
+/* An fd on the rewritten text of the file c names, -1 with errno, or VRID_PROC_PASS. */
+VRID_HIDDEN int vrid_proc_open_view(const struct vrid_proc_call *c, int flags);
+/*
+ * Copies the file at sys_path to a new memfd, seeked to 0, passing each
+ * line to fn: fn writes the new line into out and returns its length
+ * (0 drops the line), or returns -1 to keep the line as it is.
+ */
+typedef int (*vrid_line_fn)(const char *line, size_t len, char *out, size_t cap, void *arg);
+VRID_HIDDEN int vrid_proc_rewrite(const char *sys_path, int flags, vrid_line_fn fn, void *arg);
+/* /proc/sysvipc/{sem,shm,msg}: the chain's objects only; VRID_PROC_PASS for other paths. */
+VRID_HIDDEN int vrid_sysvipc_open(const char *sys_path, int flags);
+
+/*
+ * After SEM_INFO, SHM_INFO or MSG_INFO: buf counts the chain's objects, not
+ * the namespace's (shm_rss and shm_swp excepted).  Returns what every
+ * *_INFO and IPC_INFO returns, the chain's highest index.
+ */
+VRID_HIDDEN int vrid_ipc_info_out(enum vrid_type type, int cmd, void *buf);
 
 /* ---- environment across exec (exec.c) ------------------------------- */
 
