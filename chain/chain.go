@@ -50,7 +50,7 @@ func Setup(cfg *config.Config, reg vresource.Registry, name string, owner vresou
 	if err != nil {
 		return vresource.Chain{}, fmt.Errorf("set up chain %q: %w", name, err)
 	}
-	ch, err := register(cfg, reg, name, owner, facts)
+	ch, err := register(cfg, reg, name, owner, facts, false)
 	if err != nil {
 		return ch, err
 	}

@@ -135,3 +135,40 @@ func CheckTables(cfg *config.Config, ch vresource.Chain) error {
 	}
 	return f.Close()
 }
+
+// makeDir makes a chain's directory.  A capped one is a tmpfs of its
+// own, just large enough for its table file: every process of a
+// container's chain, whoever it runs as, can write the file, so it can
+// make it larger (ftruncate, write past its end); the mount keeps what it
+// can fill to the size the table had, instead of the memory behind the
+// whole state directory.  (The processes of a `vrid run` chain run on the
+// host, as root or as the user who can write the state directory.)
+func makeDir(cfg *config.Config, ch vresource.Chain, capped bool) error {
+	dir := Dir(cfg.StateDir, ch.AID)
+	if err := os.MkdirAll(dir, 0o755); err != nil || !capped {
+		return err
+	}
+	size, err := vresource.FileSize(cfg.TableOptions(ch.Name))
+	if err != nil {
+		return err
+	}
+	page := int64(os.Getpagesize())
+	// One page more than the file: the directory's own entry.
+	limit := (size+page-1)/page*page + page
+	opts := fmt.Sprintf("size=%d,nr_inodes=8,mode=0755", limit)
+	if err := unix.Mount("vrid-chain", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+		return fmt.Errorf("mount a tmpfs of %d bytes on %s: %w", limit, dir, err)
+	}
+	return nil
+}
+
+// unmountDir undoes makeDir.  A container that still has the table
+// mounted keeps its tmpfs until it ends.
+func unmountDir(cfg *config.Config, ch vresource.Chain) error {
+	dir := Dir(cfg.StateDir, ch.AID)
+	err := unix.Unmount(dir, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
+	if err == nil || err == unix.EINVAL || err == unix.ENOENT {
+		return nil // not a mount point (made by an older vrid), or gone
+	}
+	return fmt.Errorf("unmount %s: %w", dir, err)
+}

@@ -18,12 +18,14 @@ import (
 // Register registers a chain and makes its directory, without tables.  On
 // failure nothing stays registered.
 func Register(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner) (vresource.Chain, error) {
-	return register(cfg, reg, name, owner, vresource.Facts{})
+	return register(cfg, reg, name, owner, vresource.Facts{}, true)
 }
 
-// register is Register with the facts known so far.
+// register is Register with the facts known so far.  capped: the
+// chain's directory is a tmpfs no larger than its table (makeDir), for
+// chains whose table file a container can write.
 func register(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner,
-	facts vresource.Facts) (vresource.Chain, error) {
+	facts vresource.Facts, capped bool) (vresource.Chain, error) {
 	ch, err := reg.Register(vresource.Registration{
 		Name:      name,
 		Owner:     owner,
@@ -37,7 +39,8 @@ func register(cfg *config.Config, reg vresource.Registry, name string, owner vre
 		// A chain whose owner died without cleaning up gave its name away.
 		_ = Teardown(cfg, reg, *ch.Replaced)
 	}
-	if err := os.MkdirAll(Dir(cfg.StateDir, ch.AID), 0o755); err != nil {
+	if err := makeDir(cfg, ch, capped); err != nil {
+		_ = os.Remove(Dir(cfg.StateDir, ch.AID))
 		_ = reg.Release(ch.AID)
 		return ch, fmt.Errorf("register chain %s: %w", ch.AID, err)
 	}
@@ -76,6 +79,9 @@ func CreateTables(cfg *config.Config, ch vresource.Chain, perm os.FileMode) erro
 // objects with it, or is out of reach.
 func Forget(cfg *config.Config, reg vresource.Registry, ch vresource.Chain) error {
 	var errs []error
+	if err := unmountDir(cfg, ch); err != nil {
+		errs = append(errs, err)
+	}
 	if err := os.RemoveAll(Dir(cfg.StateDir, ch.AID)); err != nil {
 		errs = append(errs, err)
 	}

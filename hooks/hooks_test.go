@@ -33,6 +33,8 @@ func setup(t *testing.T) (*config.Config, vresource.Registry, vresource.Chain) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Its directory is a tmpfs of its own, unmounted by Forget.
+	t.Cleanup(func() { _ = chain.Forget(&cfg, reg, ch) })
 	return &cfg, reg, ch
 }
 

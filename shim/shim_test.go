@@ -73,6 +73,14 @@ func testConfig(t *testing.T) (*config.Config, vresource.Registry) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Chains the shim registers have a tmpfs of their own: forget what a
+	// test left, before its directory is removed.
+	t.Cleanup(func() {
+		chains, _ := reg.List()
+		for _, ch := range chains {
+			_ = chain.Forget(&cfg, reg, ch)
+		}
+	})
 	return &cfg, reg
 }
 

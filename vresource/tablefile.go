@@ -86,6 +86,15 @@ func CreateTablesIn(dir *os.File, name string, aid AID, opt TableOptions) (*Tabl
 	return attach(path, f, mem), nil
 }
 
+// FileSize is the size of the table file that CreateTables makes with opt.
+func FileSize(opt TableOptions) (int64, error) {
+	slots, err := resolveSlots(opt.Slots)
+	if err != nil {
+		return 0, err
+	}
+	return int64(fileLayout(slots).size), nil
+}
+
 func resolveSlots(want map[ResourceType]uint32) ([NumResourceTypes]uint32, error) {
 	var slots [NumResourceTypes]uint32
 	for rt := range want {

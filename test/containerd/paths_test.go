@@ -56,3 +56,16 @@ func TestTablePathOutOfReach(t *testing.T) {
 	e.stopProbe(t, owner)
 	assertNoChain(t, e.stateDir, owner)
 }
+
+// A container writes past the end of its table file, as it would to fill
+// the host's memory through it: the chain's directory is a tmpfs no
+// larger than the table, so the write stops with ENOSPC.
+func TestTableCannotFillHost(t *testing.T) {
+	e := testEnv(t)
+	const id = "vt-paths-fill"
+	out := e.runProbe(t, vridRuntime, id, nil, "/probe", "fill")
+	if got := lines(out); !slices.Equal(got, []string{"fill=ENOSPC"}) {
+		t.Errorf("probe fill printed %q, want fill=ENOSPC", got)
+	}
+	assertNoChain(t, e.stateDir, id)
+}

@@ -11,6 +11,8 @@
  *                        unlink it and add a file beside it, printing the
  *                        errno of each, then prints its pid
  *   probe truncate       cuts its table file to nothing; prints the errno
+ *   probe fill           writes up to 64 MiB past its table file's end;
+ *                        prints the errno that stopped it
  *   probe ipc            makes a private semaphore set, segment and
  *                        queue, prints ipc=ok, then sleeps until killed
  *
@@ -87,6 +89,21 @@ static int ipc(void)
 		pause();
 }
 
+/* Real pages past the end of the table, as a chain filling the host's memory would write them. */
+static int fill(void)
+{
+	static char chunk[1 << 20];
+	int fd = open(getenv("VRID_TABLE"), O_RDWR);
+	off_t off = fd < 0 ? 0 : lseek(fd, 0, SEEK_END), end = off;
+	ssize_t n = 0;
+
+	memset(chunk, 'x', sizeof(chunk));
+	while (fd >= 0 && off >= 0 && off < end + (64 << 20) && (n = pwrite(fd, chunk, sizeof(chunk), off)) >= 0)
+		off += n;
+	report("fill", fd < 0 || off < 0 || n < 0 ? -1 : 0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -112,12 +129,14 @@ int main(int argc, char **argv)
 	}
 	if (argc == 3 && !strcmp(argv[1], "attack"))
 		return attack(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "fill"))
+		return fill();
 	if (argc == 2 && !strcmp(argv[1], "truncate")) {
 		int fd = open(getenv("VRID_TABLE"), O_RDWR);
 
 		report("truncate", fd < 0 ? fd : ftruncate(fd, 0));
 		return 0;
 	}
-	fprintf(stderr, "usage: probe pid | probe sem KEY [hold] | probe sleep | probe attack VICTIM | probe truncate | probe ipc\n");
+	fprintf(stderr, "usage: probe pid | probe sem KEY [hold] | probe sleep | probe attack VICTIM | probe truncate | probe fill | probe ipc\n");
 	return 2;
 }
