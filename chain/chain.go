@@ -54,7 +54,10 @@ func Setup(cfg *config.Config, reg vresource.Registry, name string, owner vresou
 	if err != nil {
 		return ch, err
 	}
-	if err := CreateTables(cfg, ch, 0o600); err != nil {
+	// Readable and writable by any user the chain's processes become:
+	// the state directory (0700) keeps everyone else from its path, and
+	// a process that dropped root reopens it through an fd it inherited.
+	if err := CreateTables(cfg, ch, 0o666); err != nil {
 		_ = Forget(cfg, reg, ch)
 		return ch, err
 	}

@@ -1,8 +1,9 @@
 /*
  * A forked child that drops root still records its own children: it
  * locks the tables through a file it opened as it was born, before
- * setuid, not through one it would open afterwards (the table file is
- * root's, mode 0600).
+ * setuid.  Its child, born without root, can't reach the table by its
+ * path (the state directory is root's, mode 0700), and still records
+ * children of its own: it opens its lock through the fd it inherited.
  */
 #include "vt.h"
 
@@ -17,8 +18,16 @@ int main(void)
 		MUST(setgid(65534) == 0 && setuid(65534) == 0);
 		grandchild = vt_fork();
 		MUST(grandchild >= 0);
-		if (grandchild == 0)
+		if (grandchild == 0) {
+			pid_t great = vt_fork();
+			int st;
+
+			if (great == 0)
+				vt_child_exit(6);
+			if (great != 1003 || waitpid(great, &st, 0) != 1003 || WEXITSTATUS(st) != 6)
+				vt_child_exit(7);
 			vt_child_exit(5);
+		}
 		OUT_INT("child.getuid", getuid());
 		OUT_INT("child.fork", grandchild);
 		OUT_INT("child.waitpid", waitpid(grandchild, &status, 0));

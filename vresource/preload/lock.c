@@ -44,21 +44,53 @@ static int open_table(void)
 }
 
 /*
+ * A description of our own through the inherited fd, for a process that
+ * may not reach the table by its path any more: its parent dropped root
+ * before forking it, and the state directory is root's alone.  The
+ * magic link skips the path; the file's own mode (0666) lets it open.
+ */
+static int reopen_inherited(int inherited)
+{
+	char link[32] = "/proc/self/fd/";
+	char digits[12];
+	int n = 0, len = 14;
+	long fd;
+
+	do
+		digits[n++] = (char)('0' + inherited % 10);
+	while ((inherited /= 10) > 0);
+	while (n > 0)
+		link[len++] = digits[--n];
+	link[len] = 0;
+	fd = vrid_sys(SYS_openat, AT_FDCWD, (long)link, O_RDWR | O_CLOEXEC, 0, 0, 0);
+	if (fd >= 0 && !is_table_fd((int)fd)) {
+		vrid_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+		return -ESTALE;
+	}
+	return (int)fd;
+}
+
+/*
  * In a new child only the forking thread exists, so no other holds the
  * word.  The inherited fd shares the parent's lock, which the child must
  * not keep alive should the parent die holding it: the child opens its
- * own now, while it still has its parent's rights and root.
+ * own now, by path, or through the inherited fd when its rights no
+ * longer reach the path.
  */
 void vrid_lock_after_fork(void)
 {
+	int inherited = lock_fd >= 0 && is_table_fd(lock_fd) ? lock_fd : -1;
+	int fd;
+
 	__atomic_store_n(&thread_owner, 0, __ATOMIC_RELAXED);
-	if (lock_fd >= 0 && is_table_fd(lock_fd))
-		vrid_sys(SYS_close, lock_fd, 0, 0, 0, 0, 0);
-	lock_fd = -1;
-	if ((lock_fd = open_table()) >= 0)
+	fd = open_table();
+	if ((fd == -EACCES || fd == -EPERM) && inherited >= 0)
+		fd = reopen_inherited(inherited);
+	if (inherited >= 0)
+		vrid_sys(SYS_close, inherited, 0, 0, 0, 0, 0);
+	lock_fd = fd >= 0 ? fd : -1;
+	if (lock_fd >= 0)
 		lock_fd_pid = (pid_t)vrid_sys0(SYS_getpid);
-	else
-		lock_fd = -1;
 }
 
 /*
