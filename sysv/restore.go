@@ -48,7 +48,7 @@ func Restore(st *State, keyFor KeyFunc) (rebinds []Rebind, err error) {
 	}
 	for _, s := range st.Shms {
 		rebinds, err = restoreOne(rebinds, vresource.Shm, s.Ident, s.Perm, keyFor,
-			func(key int32) (int32, error) { return shmget(key, s.Size, createFlags) },
+			func(key int32) (int32, error) { return createShm(key, s.Size) },
 			func(sys int32) error { return st.fillShm(sys, s) })
 		if err != nil {
 			return rebinds, err
@@ -94,6 +94,14 @@ func restoreOne(rebinds []Rebind, rt vresource.ResourceType, id Ident, perm Perm
 		return rebinds, fmt.Errorf("restore %s %d (now %d): %w", rt, id.VirtID, sys, err)
 	}
 	return rebinds, nil
+}
+
+func createShm(key int32, size uint64) (int32, error) {
+	id, err := shmget(key, size, createFlags)
+	if errors.Is(err, unix.EINVAL) {
+		return id, fmt.Errorf("%w (size %d: over kernel.shmmax here? raise /proc/sys/kernel/shmmax)", err, size)
+	}
+	return id, err
 }
 
 func setPerm(p *unix.SysvIpcPerm, perm Perm) {

@@ -3,6 +3,7 @@ package sysv
 import (
 	"bytes"
 	"crypto/sha256"
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -89,6 +90,7 @@ var (
 		{name: "64 MiB pattern", size: 64 * MiB, fill: pattern, perm: root(0o660), maxBlocks: 64 * MiB / 512},
 		{name: "16 MiB sparse", size: 16 * MiB, fill: sparse, perm: root(0o600), maxBlocks: 3 * MiB / 512 * 3},
 		{name: "untouched", size: 8 * MiB, fill: func([]byte) {}, perm: root(0o600), maxBlocks: 0},
+		{name: "zero pages written", size: 4 * MiB, fill: filled(0), perm: root(0o600), maxBlocks: 0},
 		{name: "locked", size: MiB, fill: filled(0xff), perm: root(0o600), locked: true, maxBlocks: MiB / 512},
 		{name: "removed, still attached", size: 2 * 4096, fill: filled('r'), perm: root(0o600), removed: true, maxBlocks: 16},
 	}
@@ -308,7 +310,7 @@ func TestSaveRestore(t *testing.T) {
 				t.Fatal(err)
 			}
 			if fst.Blocks > s.maxBlocks {
-				t.Errorf("%s: image uses %d blocks, want at most %d (holes where there were no pages)", s.name, fst.Blocks, s.maxBlocks)
+				t.Errorf("%s: image uses %d blocks, want at most %d (holes where the segment had no pages or zero ones)", s.name, fst.Blocks, s.maxBlocks)
 			}
 		}
 	})
@@ -413,18 +415,50 @@ func TestSaveRestore(t *testing.T) {
 	}
 }
 
-// writeState writes a state by hand, for the tests of bad input.
-func writeState(t *testing.T, dir string, st *State) {
-	t.Helper()
-	st.dir = dir
-	if err := st.write(); err != nil {
+var update = flag.Bool("update", false, "rewrite testdata/sysv.golden.json")
+
+// TestGolden pins the format of sysv.json.
+func TestGolden(t *testing.T) {
+	setNextID(t, vresource.Sem, 40)
+	sem := mustSemget(t, 0x10|oldKeyBits, 3, root(0o600))
+	defer remove(t, vresource.Sem, sem)
+	if err := semctl(sem, 0, setAll, unsafe.Pointer(&[]uint16{1, 0, 9}[0])); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func mustWrite(t *testing.T, path string, b []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	mustSetPerm(t, vresource.Sem, sem, Perm{UID: 1000, GID: 1000, Mode: 0o640})
+	setNextID(t, vresource.Shm, 41)
+	shm := mustShmget(t, ipcPrivate, 6000, Perm{CUID: 33, CGID: 33})
+	defer remove(t, vresource.Shm, shm)
+	mustSetPerm(t, vresource.Shm, shm, Perm{UID: 33, GID: 33, Mode: 0o600})
+	setNextID(t, vresource.Msg, 42)
+	msg := mustMsgget(t, ipcPrivate, root(0o600))
+	defer remove(t, vresource.Msg, msg)
+	err := fillMsg(msg, Queue{Perm: root(0o622), QBytes: 4096, Messages: []Message{{Type: 3, Data: []byte("hello")}, {Type: 1, Data: []byte{}}}})
+	if err != nil {
 		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	objs := []Object{
+		{vresource.Msg, 3, msg, 0, 0},
+		{vresource.Sem, 1, sem, 0x10, 0x10 | oldKeyBits},
+		{vresource.Shm, 2, shm, 0, 0},
+	}
+	undo := []ProcessUndo{{VirtPid: 1001, Adjs: []SemAdj{{SemVirt: 1, Num: 2, Adj: 1}, {SemVirt: 1, Num: 0, Adj: 2}}}}
+	if _, err := Save(dir, objs, undo); err != nil {
+		t.Fatal(err)
+	}
+	got := readDir(t, dir)[StateFile]
+	golden := filepath.Join("testdata", "sysv.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("sysv.json differs from %s (go test -run TestGolden -update after a format change, with a new Version):\n%s", golden, got)
 	}
 }
