@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"unsafe"
 
@@ -45,11 +44,17 @@ const copyChunk = 1 << 20
 // data regions only (SEEK_DATA, SEEK_HOLE), and skips chunks that are all
 // zero: dst is a fresh file or segment, zero where nothing is written.
 // Saving a segment leaves holes in its image, and restoring it leaves the
-// new segment's pages untouched where the old one had none.
+// new segment's pages untouched where the old one had none.  src is read
+// through a shared read-only mapping, so each byte is copied once, and
+// only its data regions are ever faulted in.
 func copyData(dst, src *os.File, size int64) error {
-	buf := make([]byte, copyChunk)
-	zero := make([]byte, copyChunk)
 	fd := int(src.Fd())
+	mem, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("map: %w", err)
+	}
+	defer unix.Munmap(mem)
+	zero := make([]byte, copyChunk)
 	for off := int64(0); off < size; {
 		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
 		if errors.Is(err, unix.ENXIO) {
@@ -64,16 +69,13 @@ func copyData(dst, src *os.File, size int64) error {
 		}
 		hole = min(hole, size)
 		for p := data; p < hole; {
-			n, err := src.ReadAt(buf[:min(int64(len(buf)), hole-p)], p)
-			if err != nil && !(errors.Is(err, io.EOF) && n > 0) {
-				return fmt.Errorf("read at %d: %w", p, err)
-			}
-			if !bytes.Equal(buf[:n], zero[:n]) {
-				if _, err := dst.WriteAt(buf[:n], p); err != nil {
+			chunk := mem[p:min(p+copyChunk, hole)]
+			if !bytes.Equal(chunk, zero[:len(chunk)]) {
+				if _, err := dst.WriteAt(chunk, p); err != nil {
 					return fmt.Errorf("write at %d: %w", p, err)
 				}
 			}
-			p += int64(n)
+			p += int64(len(chunk))
 		}
 		off = hole
 	}
