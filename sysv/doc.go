@@ -19,7 +19,7 @@
 // kept: Restore creates each object with them as its effective ids.
 //
 // SEM_UNDO adjustments live in the kernel per process, and no interface
-// shows them; the preload layer records them (docs/semundo.md).  Save
+// shows them; the preload layer records them (docs/sysv-state.md).  Save
 // takes them from the caller, Restore sets each semaphore to the value
 // that the processes' own re-applied operations (UndoPlan, ApplyUndo)
 // bring back to the saved one.

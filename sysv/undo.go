@@ -151,7 +151,7 @@ func (st *State) UndoPlan(rebinds []Rebind) ([]UndoOps, error) {
 // ApplyUndo runs a process's operations in the calling process, whose
 // undo list they rebuild.  It must run in the restored process itself,
 // before any process of the chain runs its own code again (the preload
-// layer's restore step does it; see docs/semundo.md), and from a Go
+// layer's restore step does it; see docs/sysv-state.md), and from a Go
 // program only in one that has no other undo list to keep: the calls are
 // plain semop, on whichever thread runs them, and every thread of a
 // process shares the list.
