@@ -155,12 +155,16 @@ func (st *State) fillShm(sys int32, s Segment) error {
 }
 
 func fillMsg(sys int32, q Queue) error {
-	ds := msqid64DS{Qbytes: q.QBytes}
-	setPerm(&ds.Perm, q.Perm)
-	if err := msgctl(sys, unix.IPC_SET, &ds); errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("IPC_SET (qbytes %d): %w (over kernel.msgmnb without CAP_SYS_RESOURCE? raise /proc/sys/kernel/msgmnb)", q.QBytes, err)
-	} else if err != nil {
-		return fmt.Errorf("IPC_SET (qbytes %d): %w", q.QBytes, err)
+	// A queue may hold more than its qbytes, if IPC_SET lowered it after
+	// the messages came; the kernel bounds both the bytes and the number
+	// of messages by qbytes while sending.
+	var bytes uint64
+	for _, m := range q.Messages {
+		bytes += uint64(len(m.Data))
+	}
+	room := max(uint64(len(q.Messages)), bytes, q.QBytes)
+	if err := setQueue(sys, q.Perm, room); err != nil {
+		return err
 	}
 	for i, m := range q.Messages {
 		buf := make([]byte, mtypeSize+len(m.Data))
@@ -173,6 +177,22 @@ func fillMsg(sys int32, q Queue) error {
 		if err != nil {
 			return fmt.Errorf("send message %d (%d bytes): %w", i, len(m.Data), err)
 		}
+	}
+	if room != q.QBytes {
+		return setQueue(sys, q.Perm, q.QBytes)
+	}
+	return nil
+}
+
+func setQueue(sys int32, perm Perm, qbytes uint64) error {
+	ds := msqid64DS{Qbytes: qbytes}
+	setPerm(&ds.Perm, perm)
+	err := msgctl(sys, unix.IPC_SET, &ds)
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("IPC_SET (qbytes %d): %w (over kernel.msgmnb without CAP_SYS_RESOURCE? raise /proc/sys/kernel/msgmnb)", qbytes, err)
+	}
+	if err != nil {
+		return fmt.Errorf("IPC_SET (qbytes %d): %w", qbytes, err)
 	}
 	return nil
 }

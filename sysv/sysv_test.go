@@ -103,6 +103,8 @@ var (
 				{Type: 7, Data: bytes.Repeat([]byte{0, 1, 2, 3}, 2000)},
 				{Type: 1, Data: []byte("last")},
 			}},
+		{name: "more than its qbytes", qbytes: 10, perm: root(0o600),
+			msgs: []Message{{Type: 2, Data: bytes.Repeat([]byte("a"), 100)}, {Type: 3, Data: []byte{}}, {Type: 2, Data: []byte("b")}}},
 		{name: "empty, large qbytes", qbytes: 65536, perm: root(0o600), msgs: []Message{}},
 		{name: "private, one big message", qbytes: 200000, perm: root(0o666),
 			msgs: []Message{{Type: 1 << 40, Data: bytes.Repeat([]byte("m"), 8192)}}},
