@@ -155,6 +155,7 @@ func TestRestoreAllOrNothing(t *testing.T) {
 			}
 			return keyFor(v)
 		}, errKeys, "restore msg 3: key for 0x30"},
+		{"no key mapping", nil, nil, nil, "restore sem 1: key 0x10, and no key mapping given"},
 		{"segment over shmmax", func(t *testing.T) { setSysctl(t, "shmmax", "4096") }, keyFor, unix.EINVAL, "restore shm 2: create with key 0x0: invalid argument (size 8192: over kernel.shmmax here?"},
 		{"message over msgmax", func(t *testing.T) { setSysctl(t, "msgmax", "4096") }, keyFor, unix.EINVAL, "raise /proc/sys/kernel/msgmax"},
 	}
@@ -170,7 +171,7 @@ func TestRestoreAllOrNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			rebinds, err := Restore(st, tt.keyFor)
-			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
+			if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) || !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Fatalf("err %v, want %v with %q", err, tt.wantErr, tt.wantMsg)
 			}
 			if rebinds != nil {

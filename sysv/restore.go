@@ -14,7 +14,8 @@ import (
 )
 
 // KeyFunc gives the private system key of a virtual key (never called for
-// IPC_PRIVATE, which stays private).
+// IPC_PRIVATE, which stays private).  A nil KeyFunc restores private
+// objects only.
 type KeyFunc func(virtKey int32) (sysKey int32, err error)
 
 // Restore creates every object of st afresh in the caller's IPC
@@ -76,6 +77,9 @@ func restoreOne(rebinds []Rebind, rt vresource.ResourceType, id Ident, perm Perm
 	create func(key int32) (int32, error), fill func(sys int32) error) ([]Rebind, error) {
 	key := int32(ipcPrivate)
 	if id.VirtKey != ipcPrivate {
+		if keyFor == nil {
+			return rebinds, fmt.Errorf("restore %s %d: key %#x, and no key mapping given", rt, id.VirtID, uint32(id.VirtKey))
+		}
 		var err error
 		if key, err = keyFor(id.VirtKey); err != nil {
 			return rebinds, fmt.Errorf("restore %s %d: key for %#x: %w", rt, id.VirtID, uint32(id.VirtKey), err)
