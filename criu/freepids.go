@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -90,9 +91,10 @@ func pickFree(ids []int, last, max int, busy func(int) bool) (map[int]int, error
 	if !done {
 		return nil, fmt.Errorf("%w: found %d of %d", ErrNoFreePids, len(free), len(ids))
 	}
+	slices.Sort(free)
 	pids := make(map[int]int, len(ids))
 	for i, id := range ids {
-		pids[id] = free[len(free)-1-i]
+		pids[id] = free[i]
 	}
 	return pids, nil
 }
