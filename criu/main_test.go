@@ -147,6 +147,7 @@ func waitReport(t testing.TB, path string, want ...string) report {
 // dumped is a dump of the tree program, made once and shared: tests read
 // it, or rewrite it into copies, and never change it.
 type dumped struct {
+	mode     treeMode
 	dir      string // the image
 	out      string // the tree's stdout, which a restored tree writes on
 	lockFile string
@@ -157,35 +158,59 @@ type dumped struct {
 	thread   int // T's tid before the dump
 }
 
-var (
-	fixtureOnce sync.Once
-	fixtureDir  string
-	fixture     *dumped
-	fixtureErr  error
+// How the tree program is started, and so dumped and restored.
+type treeMode int
+
+const (
+	// sessionLeader: the root leads its own session (setsid), so every
+	// group and session of the tree is in it.
+	sessionLeader treeMode = iota
+	// shellJob: the root leads its own process group in the test's
+	// session, as a shell starts a job; dumped and restored with ShellJob.
+	shellJob
 )
 
-// treeDump returns the shared dump of the tree program.
-func treeDump(t *testing.T) *dumped {
+func (m treeMode) String() string { return [...]string{"session leader", "shell job"}[m] }
+
+var (
+	fixtureMu  sync.Mutex
+	fixtureDir string
+	fixtures   = map[treeMode]*dumped{}
+)
+
+// treeDump returns the shared dump of the tree program started in mode.
+func treeDump(t *testing.T, mode treeMode) *dumped {
 	t.Helper()
 	needCRIU(t)
 	bin := program(t, "tree")
-	fixtureOnce.Do(func() {
-		fixtureDir, fixtureErr = os.MkdirTemp("", "vrid-criu-fixture-")
-		if fixtureErr == nil {
-			fixture, fixtureErr = dumpTree(t, bin, fixtureDir)
-		}
-	})
-	if fixtureErr != nil {
-		t.Fatal(fixtureErr)
+	fixtureMu.Lock()
+	defer fixtureMu.Unlock()
+	if d := fixtures[mode]; d != nil {
+		return d
 	}
-	return fixture
+	var err error
+	if fixtureDir == "" {
+		if fixtureDir, err = os.MkdirTemp("", "vrid-criu-fixture-"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(fixtureDir, strconv.Itoa(int(mode)))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d, err := dumpTree(t, bin, dir, mode)
+	if err != nil {
+		t.Fatalf("dump the tree program (%v): %v", mode, err)
+	}
+	fixtures[mode] = d
+	return d
 }
 
 // dumpTree starts the tree program, waits until it is ready and dumps it;
 // CRIU kills it.  It returns errors instead of failing, since its result
 // is shared by tests.
-func dumpTree(t *testing.T, bin, dir string) (*dumped, error) {
-	d := &dumped{dir: filepath.Join(dir, "image"), out: filepath.Join(dir, "out.txt"), lockFile: filepath.Join(dir, "lock")}
+func dumpTree(t *testing.T, bin, dir string, mode treeMode) (*dumped, error) {
+	d := &dumped{mode: mode, dir: filepath.Join(dir, "image"), out: filepath.Join(dir, "out.txt"), lockFile: filepath.Join(dir, "lock")}
 	if err := os.Mkdir(d.dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -203,7 +228,7 @@ func dumpTree(t *testing.T, bin, dir string) (*dumped, error) {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.ExtraFiles = []*os.File{logW} // fd 3
 	cmd.Env = append(os.Environ(), "VRID_LOG_FD=3")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: mode == sessionLeader, Setpgid: mode == shellJob}
 	if err := cmd.Start(); err != nil {
 		logW.Close()
 		return nil, err
@@ -224,7 +249,7 @@ func dumpTree(t *testing.T, bin, dir string) (*dumped, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitDeadline)
 	defer cancel()
-	if err := Dump(ctx, DumpOpts{Criu: stackCRIU, Pid: d.p, ImageDir: d.dir, FileLocks: true, ExternalFds: []int{3}}); err != nil {
+	if err := Dump(ctx, DumpOpts{Criu: stackCRIU, Pid: d.p, ImageDir: d.dir, FileLocks: true, ShellJob: mode == shellJob, ExternalFds: []int{3}}); err != nil {
 		return nil, err
 	}
 	killed = true

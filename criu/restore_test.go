@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestRestoreOntoTakenPids dumps the tree program, takes every one of its
@@ -22,7 +24,14 @@ import (
 // image as it is, then rewrites it onto free pids and restores it.  Every
 // pid-holding object of the tree must then work on the new pids.
 func TestRestoreOntoTakenPids(t *testing.T) {
-	d := treeDump(t)
+	for _, mode := range []treeMode{sessionLeader, shellJob} {
+		t.Run(mode.String(), func(t *testing.T) { testRestoreOntoTakenPids(t, mode) })
+	}
+}
+
+func testRestoreOntoTakenPids(t *testing.T, mode treeMode) {
+	d := treeDump(t, mode)
+	shell := mode == shellJob
 	tree, err := ReadTree(d.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +55,7 @@ func TestRestoreOntoTakenPids(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	_, err = Restore(ctx, plain, RestoreOpts{Criu: stackCRIU, FileLocks: true, Sibling: true})
+	_, err = Restore(ctx, plain, RestoreOpts{Criu: stackCRIU, FileLocks: true, ShellJob: shell, Sibling: true})
 	var logErr *LogError
 	if !errors.As(err, &logErr) {
 		t.Fatalf("restore onto taken pids: %v, want a *LogError", err)
@@ -77,7 +86,7 @@ func TestRestoreOntoTakenPids(t *testing.T) {
 	}
 	defer logR.Close()
 	root, err := Restore(ctx, work, RestoreOpts{
-		Criu: stackCRIU, FileLocks: true, Sibling: true,
+		Criu: stackCRIU, FileLocks: true, ShellJob: shell, Sibling: true,
 		InheritFds: []InheritFd{{Key: d.logKey, File: logW}},
 	})
 	unlock()
@@ -129,10 +138,19 @@ func TestRestoreOntoTakenPids(t *testing.T) {
 		t.Fatalf("restored tree: %v, exit %d; output %v", err, st.ExitCode(), readReport(t, d.out))
 	}
 	r := readReport(t, d.out)
+	sid := p
+	if shell {
+		// The session stays the one outside the tree: this test's, where
+		// CRIU puts a shell job's root.
+		sid, _ = unix.Getsid(0)
+		if old := d.before.int(t, "P ready", "sid"); old != sid {
+			t.Fatalf("session before the dump %d, want the test's %d", old, sid)
+		}
+	}
 	want := map[string]map[string]string{
-		"P after":  {"pid": itoa(p), "ppid": itoa(os.Getpid()), "pgid": itoa(p), "sid": itoa(p), "tid": itoa(p)},
-		"A after":  {"pid": itoa(a), "ppid": itoa(p), "pgid": itoa(p), "sid": itoa(p), "tid": itoa(a)},
-		"B after":  {"pid": itoa(b), "ppid": itoa(p), "pgid": itoa(p), "sid": itoa(p), "tid": itoa(b)},
+		"P after":  {"pid": itoa(p), "ppid": itoa(os.Getpid()), "pgid": itoa(p), "sid": itoa(sid), "tid": itoa(p)},
+		"A after":  {"pid": itoa(a), "ppid": itoa(p), "pgid": itoa(p), "sid": itoa(sid), "tid": itoa(a)},
+		"B after":  {"pid": itoa(b), "ppid": itoa(p), "pgid": itoa(p), "sid": itoa(sid), "tid": itoa(b)},
 		"A queued": {"si_pid": itoa(p), "si_code": "-1", "si_value": "42"}, // SI_QUEUE
 		// The image holds SI_TKILL (-6, TestRewriteFields checks); CRIU
 		// 4.2.1 requeues it with rt_tgsigqueueinfo and B gets SI_USER.

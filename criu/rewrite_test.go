@@ -34,7 +34,7 @@ func shifted(t *Tree, shift int) map[int]int {
 // TestRewriteFields rewrites a real dump of the tree program and reads
 // every pid back from the rewritten images.
 func TestRewriteFields(t *testing.T) {
-	d := treeDump(t)
+	d := treeDump(t, sessionLeader)
 	tree, err := ReadTree(d.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -157,10 +157,38 @@ func TestRewriteFields(t *testing.T) {
 	}
 }
 
+// TestRewriteOutsideSession rewrites the dump of a shell job, whose
+// session is led from outside the tree: the session id stays.
+func TestRewriteOutsideSession(t *testing.T) {
+	d := treeDump(t, shellJob)
+	tree, err := ReadTree(d.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "rewritten")
+	if err := RewritePids(d.dir, dst, shifted(tree, 100000)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadTree(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := d.before.int(t, "P ready", "sid")
+	p, a, b, thread := d.p+100000, d.a+100000, d.b+100000, d.thread+100000
+	want := &Tree{Procs: []Process{
+		{Pid: p, Ppid: 0, Pgid: p, Sid: sid, Threads: []int{p, thread}},
+		{Pid: a, Ppid: p, Pgid: p, Sid: sid, Threads: []int{a}},
+		{Pid: b, Ppid: p, Pgid: p, Sid: sid, Threads: []int{b}},
+	}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("pstree %v, want %v", got, want)
+	}
+}
+
 // TestRewriteIdentity rewrites with every id onto itself: every image
 // must decode to what it was.
 func TestRewriteIdentity(t *testing.T) {
-	d := treeDump(t)
+	d := treeDump(t, sessionLeader)
 	tree, err := ReadTree(d.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +233,7 @@ func TestRewriteIdentity(t *testing.T) {
 // the error that says why, leaves its source as it was, and leaves no
 // destination or temporary directory.
 func TestRewriteRefuses(t *testing.T) {
-	d := treeDump(t)
+	d := treeDump(t, sessionLeader)
 	tree, err := ReadTree(d.dir)
 	if err != nil {
 		t.Fatal(err)
