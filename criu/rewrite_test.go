@@ -469,7 +469,7 @@ func pidfdNspidOf(t *testing.T, m proto.Message) (int32, bool) {
 	return 0, false
 }
 
-func dirNames(t *testing.T, dir string) []string {
+func dirNames(t testing.TB, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
