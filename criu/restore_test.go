@@ -147,7 +147,12 @@ func testRestoreOntoTakenPids(t *testing.T, mode treeMode) {
 			t.Fatalf("session before the dump %d, want the test's %d", old, sid)
 		}
 	}
+	tty := map[string]string{"sid": itoa(p), "pgrp": itoa(p)} // P's controlling terminal
+	if shell {
+		tty = map[string]string{"sid": "-1", "pgrp": "-1"} // no controlling terminal
+	}
 	want := map[string]map[string]string{
+		"P tty":    tty,
 		"P after":  {"pid": itoa(p), "ppid": itoa(os.Getpid()), "pgid": itoa(p), "sid": itoa(sid), "tid": itoa(p)},
 		"A after":  {"pid": itoa(a), "ppid": itoa(p), "pgid": itoa(p), "sid": itoa(sid), "tid": itoa(a)},
 		"B after":  {"pid": itoa(b), "ppid": itoa(p), "pgid": itoa(p), "sid": itoa(sid), "tid": itoa(b)},

@@ -17,6 +17,7 @@ import (
 	file_lock "github.com/checkpoint-restore/go-criu/v7/crit/images/file-lock"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/siginfo"
+	"github.com/checkpoint-restore/go-criu/v7/crit/images/tty"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
@@ -126,6 +127,14 @@ func TestRewriteFields(t *testing.T) {
 			}
 			return got
 		}, []int32{int32(a)}},
+		{"tty sessions and process groups", func() any {
+			var got []string
+			for _, e := range decodeT(t, filepath.Join(dst, "tty-info.img"), &tty.TtyInfoEntry{}).Entries {
+				ti := e.Message.(*tty.TtyInfoEntry)
+				got = append(got, fmt.Sprintf("sid=%d pgrp=%d", ti.GetSid(), ti.GetPgrp()))
+			}
+			return got
+		}, []string{fmt.Sprintf("sid=%d pgrp=%d", p, p), fmt.Sprintf("sid=%d pgrp=%d", p, p)}}, // master and slave
 		{"page images are hard links", func() any {
 			var got []bool
 			pages, _ := filepath.Glob(filepath.Join(d.dir, "pages-*.img"))

@@ -6,8 +6,9 @@
  *   +- child A: socketpair with P, a queued SIGUSR1 from P (sigqueue)
  *   +- child B: pipe to P, a thread-directed SIGUSR1 from P (tgkill)
  *   P also holds a pidfd of A, a POSIX lock on LOCKFILE, F_SETOWN on its
- *   socket end, a listening TCP socket, and the log pipe VRID_LOG_FD
- *   whose reader is outside the tree.
+ *   socket end, a listening TCP socket, the log pipe VRID_LOG_FD whose
+ *   reader is outside the tree, and a pty; when P leads its session, the
+ *   pty is its controlling terminal.
  *
  * Every process prints "<role> ready key=value..." once its state is built
  * and then waits for SIGUSR2 (the dump and the restore happen meanwhile).
@@ -25,7 +26,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -163,7 +166,7 @@ static int fdinfo_pid(int fd)
 
 int main(int argc, char **argv)
 {
-	int sp[2], pb[2], lfd, lsk, pidfd, i, logfd = -1;
+	int sp[2], pb[2], lfd, lsk, pidfd, i, ptm, pts, logfd = -1;
 	pid_t a, b;
 	pthread_t t;
 	timer_t timer;
@@ -233,6 +236,12 @@ int main(int argc, char **argv)
 	if (lsk < 0 || bind(lsk, (struct sockaddr *)&sin, sizeof(sin)) || listen(lsk, 4) ||
 	    getsockname(lsk, (struct sockaddr *)&sin, &sl))
 		die("listen");
+	ptm = posix_openpt(O_RDWR | O_NOCTTY);
+	if (ptm < 0 || grantpt(ptm) || unlockpt(ptm))
+		die("posix_openpt");
+	pts = open(ptsname(ptm), O_RDWR | O_NOCTTY);
+	if (pts < 0 || (getsid(0) == getpid() && ioctl(pts, TIOCSCTTY, 0)))
+		die("pty");
 	if (logfd >= 0)
 		writes(logfd, "log-before\n");
 	say("T ready tid=%d", (int)tid_t_before);
@@ -243,6 +252,7 @@ int main(int argc, char **argv)
 	ids("P", "after");
 	say("P files owner=%d pidfd_pid=%d pidfd_signal=%d", fcntl(sp[0], F_GETOWN), fdinfo_pid(pidfd),
 	    (int)syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0));
+	say("P tty sid=%d pgrp=%d", tcgetsid(pts), tcgetpgrp(pts));
 	if (logfd >= 0)
 		writes(logfd, "log-after\n");
 	writes(sp[0], "ping");
