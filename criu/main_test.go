@@ -153,6 +153,8 @@ type dumped struct {
 	lockFile string
 	logKey   string // ExternalKey of the log pipe
 	log      string // what the tree wrote on its log pipe before the dump
+	skKey    string // ExternalKey of the socket whose peer is outside
+	sk       string // what the tree wrote on that socket before the dump
 	before   report
 	p, a, b  int // pids before the dump
 	thread   int // T's tid before the dump
@@ -224,16 +226,24 @@ func dumpTree(t *testing.T, bin, dir string, mode treeMode) (*dumped, error) {
 		return nil, err
 	}
 	defer logR.Close()
+	sk, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	skOut, skIn := os.NewFile(uintptr(sk[0]), "sk-out"), os.NewFile(uintptr(sk[1]), "sk-in")
+	defer skIn.Close()
 	cmd := exec.Command(bin, d.lockFile)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.ExtraFiles = []*os.File{logW} // fd 3
-	cmd.Env = append(os.Environ(), "VRID_LOG_FD=3")
+	cmd.ExtraFiles = []*os.File{logW, skOut} // fds 3 and 4
+	cmd.Env = append(os.Environ(), "VRID_LOG_FD=3", "EXT_SK_FD=4")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: mode == sessionLeader, Setpgid: mode == shellJob}
 	if err := cmd.Start(); err != nil {
 		logW.Close()
+		skOut.Close()
 		return nil, err
 	}
 	logW.Close()
+	skOut.Close()
 	killed := false
 	defer func() {
 		if !killed {
@@ -247,9 +257,12 @@ func dumpTree(t *testing.T, bin, dir string, mode treeMode) (*dumped, error) {
 	if d.logKey, err = ExternalKey(d.p, 3); err != nil {
 		return nil, err
 	}
+	if d.skKey, err = ExternalKey(d.p, 4); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitDeadline)
 	defer cancel()
-	if err := Dump(ctx, DumpOpts{Criu: stackCRIU, Pid: d.p, ImageDir: d.dir, FileLocks: true, ShellJob: mode == shellJob, ExternalFds: []int{3}}); err != nil {
+	if err := Dump(ctx, DumpOpts{Criu: stackCRIU, Pid: d.p, ImageDir: d.dir, FileLocks: true, ShellJob: mode == shellJob, ExternalFds: []int{3, 4}}); err != nil {
 		return nil, err
 	}
 	killed = true
@@ -262,6 +275,8 @@ func dumpTree(t *testing.T, bin, dir string, mode treeMode) (*dumped, error) {
 	buf := make([]byte, 64)
 	n, _ := logR.Read(buf)
 	d.log = string(buf[:n])
+	n, _ = skIn.Read(buf)
+	d.sk = string(buf[:n])
 	return d, nil
 }
 

@@ -85,12 +85,20 @@ func testRestoreOntoTakenPids(t *testing.T, mode treeMode) {
 		t.Fatal(err)
 	}
 	defer logR.Close()
+	sk, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		unlock()
+		t.Fatal(err)
+	}
+	skOut, skIn := os.NewFile(uintptr(sk[0]), "sk-out"), os.NewFile(uintptr(sk[1]), "sk-in")
+	defer skIn.Close()
 	root, err := Restore(ctx, work, RestoreOpts{
 		Criu: stackCRIU, FileLocks: true, ShellJob: shell, Sibling: true,
-		InheritFds: []InheritFd{{Key: d.logKey, File: logW}},
+		InheritFds: []InheritFd{{Key: d.logKey, File: logW}, {Key: d.skKey, File: skOut}},
 	})
 	unlock()
 	logW.Close()
+	skOut.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +200,12 @@ func testRestoreOntoTakenPids(t *testing.T, mode treeMode) {
 	}
 	if got, _ := io.ReadAll(logR); string(got) != "log-after\n" {
 		t.Errorf("new log pipe after the restore: %q, want %q", got, "log-after\n")
+	}
+	if d.sk != "sk-before\n" {
+		t.Errorf("external socket before the dump: %q", d.sk)
+	}
+	if got, _ := io.ReadAll(skIn); string(got) != "sk-after\n" {
+		t.Errorf("new external socket after the restore: %q, want %q", got, "sk-after\n")
 	}
 	if after := hashDir(t, d.dir); after != before {
 		t.Errorf("the image changed:\nbefore %s\nafter  %s", before, after)

@@ -7,7 +7,8 @@
  *   +- child B: pipe to P, a thread-directed SIGUSR1 from P (tgkill)
  *   P also holds a pidfd of A, a POSIX lock on LOCKFILE, F_SETOWN on its
  *   socket end, a listening TCP socket, the log pipe VRID_LOG_FD whose
- *   reader is outside the tree, and a pty; when P leads its session, the
+ *   reader is outside the tree, a unix stream socket EXT_SK_FD whose peer
+ *   is outside the tree too, and a pty; when P leads its session, the
  *   pty is its controlling terminal.
  *
  * Every process prints "<role> ready key=value..." once its state is built
@@ -166,7 +167,7 @@ static int fdinfo_pid(int fd)
 
 int main(int argc, char **argv)
 {
-	int sp[2], pb[2], lfd, lsk, pidfd, i, ptm, pts, logfd = -1;
+	int sp[2], pb[2], lfd, lsk, pidfd, i, ptm, pts, logfd = -1, extsk = -1;
 	pid_t a, b;
 	pthread_t t;
 	timer_t timer;
@@ -179,7 +180,7 @@ int main(int argc, char **argv)
 	sigset_t set;
 	siginfo_t si;
 	char buf[64];
-	const char *env = getenv("VRID_LOG_FD");
+	const char *env = getenv("VRID_LOG_FD"), *skenv = getenv("EXT_SK_FD");
 
 	if (argc != 2) {
 		say("usage: tree LOCKFILE");
@@ -187,6 +188,8 @@ int main(int argc, char **argv)
 	}
 	if (env)
 		logfd = atoi(env);
+	if (skenv)
+		extsk = atoi(skenv);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
@@ -244,6 +247,8 @@ int main(int argc, char **argv)
 		die("pty");
 	if (logfd >= 0)
 		writes(logfd, "log-before\n");
+	if (extsk >= 0)
+		writes(extsk, "sk-before\n");
 	say("T ready tid=%d", (int)tid_t_before);
 	ids("P", "ready");
 	say("P children a=%d b=%d port=%d", a, b, ntohs(sin.sin_port));
@@ -255,6 +260,8 @@ int main(int argc, char **argv)
 	say("P tty sid=%d pgrp=%d", tcgetsid(pts), tcgetpgrp(pts));
 	if (logfd >= 0)
 		writes(logfd, "log-after\n");
+	if (extsk >= 0)
+		writes(extsk, "sk-after\n");
 	writes(sp[0], "ping");
 	readn(sp[0], buf, 4);
 	say("P got data=%s", buf);
