@@ -247,7 +247,8 @@ func dumpTree(t *testing.T, bin, dir string, mode treeMode) (*dumped, error) {
 	killed := false
 	defer func() {
 		if !killed {
-			cmd.Process.Kill()
+			// The tree is the process group P leads, in both modes.
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 		cmd.Wait()
 	}()
