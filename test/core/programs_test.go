@@ -32,6 +32,9 @@ var goldenPrograms = []struct {
 	{name: "shm"},
 	{name: "msg"},
 	{name: "ipc_keys"},
+	{name: "fcntl_owner"},
+	{name: "fcntl_locks"},
+	{name: "ioctl_owner"},
 }
 
 func TestPrograms(t *testing.T) {
