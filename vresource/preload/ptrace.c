@@ -11,6 +11,13 @@
 
 #include "vrid.h"
 
+static int tracing;
+
+int vrid_tracing(void)
+{
+	return __atomic_load_n(&tracing, __ATOMIC_RELAXED);
+}
+
 static long ptrace_call(int raw, long request, pid_t spid, void *addr, void *data)
 {
 	if (raw)
@@ -73,6 +80,8 @@ long vrid_ptrace(int raw, long request, pid_t vpid, void *addr, void *data)
 	ret = ptrace_call(raw, request, spid, addr, data);
 	if (ret < 0)
 		return ret;
+	if (request != PTRACE_TRACEME)
+		__atomic_store_n(&tracing, 1, __ATOMIC_RELAXED);
 	switch (request) {
 	case PTRACE_GETEVENTMSG:
 		eventmsg_out(spid, data);

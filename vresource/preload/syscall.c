@@ -85,7 +85,6 @@ VRID_EXPORT long syscall(long nr, ...)
 	case SYS_getsid:
 		return getsid((pid_t)a[0]);
 	case SYS_tkill:
-	case SYS_rt_sigqueueinfo:
 	case SYS_pidfd_open:
 	case SYS_sched_setaffinity:
 	case SYS_sched_getaffinity:
@@ -104,8 +103,10 @@ VRID_EXPORT long syscall(long nr, ...)
 	case SYS_process_vm_writev:
 		return pid_arg_then(nr, a);
 	case SYS_kcmp:
+		return vrid_raw_kcmp(a);
+	case SYS_rt_sigqueueinfo:
 	case SYS_rt_tgsigqueueinfo:
-		return vrid_raw_two_pids(nr, a);
+		return vrid_raw_sigqueueinfo(nr, a);
 	case SYS_ioprio_get:
 	case SYS_ioprio_set:
 		return vrid_raw_ioprio(nr, a);

@@ -148,15 +148,39 @@ long vrid_raw_ioprio(long nr, const long a[6])
 	return real.syscall(nr, a[0], (long)swho, a[2]);
 }
 
-/* kcmp and rt_tgsigqueueinfo name two processes first. */
-long vrid_raw_two_pids(long nr, const long a[6])
+/* kcmp names two processes first. */
+long vrid_raw_kcmp(const long a[6])
 {
 	pid_t s1, s2;
 	int err;
 
 	if ((err = vrid_pid_in((pid_t)a[0], &s1)) < 0 || (err = vrid_pid_in((pid_t)a[1], &s2)) < 0)
 		return vrid_fail(err);
-	return real.syscall(nr, (long)s1, (long)s2, a[2], a[3], a[4], a[5]);
+	return real.syscall(SYS_kcmp, (long)s1, (long)s2, a[2], a[3], a[4]);
+}
+
+/*
+ * rt_sigqueueinfo(tgid, sig, info) and rt_tgsigqueueinfo(tgid, tid, sig,
+ * info): the target, and the sender the caller wrote into info.
+ */
+long vrid_raw_sigqueueinfo(long nr, const long a[6])
+{
+	int tg = nr == SYS_rt_tgsigqueueinfo;
+	const siginfo_t *vinfo = (const siginfo_t *)a[tg ? 3 : 2];
+	siginfo_t sinfo;
+	pid_t stgid, stid = 0;
+	int err;
+
+	if ((err = vrid_pid_in((pid_t)a[0], &stgid)) < 0 ||
+	    (tg && (err = vrid_pid_in((pid_t)a[1], &stid)) < 0))
+		return vrid_fail(err);
+	if (!vinfo)
+		return real.syscall(nr, (long)stgid, tg ? (long)stid : a[1], a[2], a[3]);
+	sinfo = *vinfo;
+	vrid_siginfo_in(&sinfo);
+	if (tg)
+		return real.syscall(nr, (long)stgid, (long)stid, a[2], (long)&sinfo);
+	return real.syscall(nr, (long)stgid, a[1], (long)&sinfo);
 }
 
 /* pid -1 is every process; with PERF_FLAG_PID_CGROUP the pid is a cgroup's fd. */

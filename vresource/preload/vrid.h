@@ -297,9 +297,16 @@ VRID_HIDDEN int vrid_priority_who_in(int which, id_t vwho, id_t *swho);
 
 /* ptrace with its pid translated; raw picks the system call's conventions. */
 VRID_HIDDEN long vrid_ptrace(int raw, long request, pid_t vpid, void *addr, void *data);
+/*
+ * Whether this process has traced another.  A tracer's wait sees a
+ * tracee's exit before the tracee's parent reaps it, so it must not
+ * forget the tracee's entry.
+ */
+VRID_HIDDEN int vrid_tracing(void);
 /* System calls libc has no wrapper for, as syscall() passes them: a[0..5]. */
 VRID_HIDDEN long vrid_raw_ioprio(long nr, const long a[6]);
-VRID_HIDDEN long vrid_raw_two_pids(long nr, const long a[6]);
+VRID_HIDDEN long vrid_raw_kcmp(const long a[6]);
+VRID_HIDDEN long vrid_raw_sigqueueinfo(long nr, const long a[6]);
 VRID_HIDDEN long vrid_raw_perf_event_open(const long a[6]);
 /* Exported by task.c; libc declares them in no header. */
 VRID_EXPORT int capget(cap_user_header_t hdr, cap_user_data_t data);

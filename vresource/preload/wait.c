@@ -33,6 +33,8 @@ pid_t vrid_waited_out(pid_t spid, int reaped)
 	vpid = vrid_pid_out(spid);
 	if (vpid == 0)
 		vpid = vrid_pid_bind(spid);
+	else if (reaped && vrid_tracing())
+		return vpid;	/* a tracee's parent reaps it after us, by this entry */
 	if (reaped)
 		vrid_pid_reaped(spid);
 	return vpid;
