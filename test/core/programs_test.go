@@ -35,6 +35,9 @@ var goldenPrograms = []struct {
 	{name: "fcntl_owner"},
 	{name: "fcntl_locks"},
 	{name: "ioctl_owner"},
+	{name: "sock_creds"},
+	{name: "ptrace_calls"},
+	{name: "task_calls"},
 }
 
 func TestPrograms(t *testing.T) {

@@ -16,33 +16,29 @@ static void lock_range(struct flock *fl, short type)
 	fl->l_len = 10;
 }
 
-/* A child that holds a write lock of kind cmd on path until its stdin pipe closes. */
+struct lock_request {
+	const char *path;
+	int cmd;
+};
+
+/* In a held child: takes a write lock of kind cmd on path. */
+static void take_lock(void *arg)
+{
+	const struct lock_request *req = arg;
+	struct flock fl;
+	int fd;
+
+	fd = open(req->path, O_RDWR);
+	MUST(fd >= 0);
+	lock_range(&fl, F_WRLCK);
+	MUST(fcntl(fd, req->cmd, &fl) == 0);
+}
+
 static pid_t holder(const char *path, int cmd, int *release)
 {
-	int ready[2], hold[2], fd;
-	struct flock fl;
-	pid_t pid;
-	char c;
+	struct lock_request req = { path, cmd };
 
-	MUST(pipe(ready) == 0 && pipe(hold) == 0);
-	pid = vt_fork();
-	MUST(pid >= 0);
-	if (pid == 0) {
-		close(hold[1]);
-		fd = open(path, O_RDWR);
-		MUST(fd >= 0);
-		lock_range(&fl, F_WRLCK);
-		MUST(fcntl(fd, cmd, &fl) == 0);
-		MUST(write(ready[1], "r", 1) == 1);
-		CHECK(read(hold[0], &c, 1) == 0);
-		vt_child_exit(0);
-	}
-	close(ready[1]);
-	close(hold[0]);
-	MUST(read(ready[0], &c, 1) == 1);
-	close(ready[0]);
-	*release = hold[1];
-	return pid;
+	return vt_fork_held(take_lock, &req, release);
 }
 
 static void show(const char *name, int fd, int cmd)
