@@ -92,6 +92,25 @@ install_iptables() {
 	command -v iptables >/dev/null || apt_install iptables
 }
 
+# The Debian packages whose programs the tests run in chains: strace, and
+# nginx with curl.  No service may start on install: unless a policy-rc.d
+# already decides, one that forbids it stands for the install.
+install_test_apps() {
+	local pkgs=() cmd_pkg added='' rc=0
+	for cmd_pkg in strace:strace nginx:nginx-light curl:curl; do
+		command -v "${cmd_pkg%%:*}" >/dev/null || pkgs+=("${cmd_pkg#*:}")
+	done
+	((${#pkgs[@]})) || return 0
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		added=1
+	fi
+	apt_install "${pkgs[@]}" || rc=$?
+	[[ -z $added ]] || rm -f /usr/sbin/policy-rc.d
+	return "$rc"
+}
+
 criu_ok() { has_version "$1" --version "Version: 4." && "$1" check >/dev/null 2>&1; }
 
 # CRIU 4.x: a system one if it works, else Debian trixie's package and the
@@ -196,6 +215,7 @@ install_runc
 install_crictl
 install_iptables
 install_criu
+install_test_apps
 rm -rf "$VRID_STACK/tmp"/*
 
 # One line per component: name, version, path.

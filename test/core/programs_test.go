@@ -105,7 +105,7 @@ func python(t *testing.T) string {
 func TestPython(t *testing.T) {
 	needSetup(t)
 	py := python(t)
-	for _, name := range []string{"py_fork", "py_multiprocessing"} {
+	for _, name := range []string{"py_fork", "py_multiprocessing", "py_fcntl_owner"} {
 		t.Run(name, func(t *testing.T) {
 			script := filepath.Join(repoRoot, "test", "programs", name+".py")
 			if _, err := os.Stat(script); err != nil {
