@@ -18,6 +18,45 @@ int vrid_tracing(void)
 	return __atomic_load_n(&tracing, __ATOMIC_RELAXED);
 }
 
+/*
+ * The tracees this process has named, sys << 32 | virt, one slot per
+ * system pid modulo the size: a tracee's exit reaches its tracer first
+ * and then its parent, which may reap it and drop its entry before the
+ * tracer's wait wrapper has looked it up.
+ */
+#define TRACEE_SLOTS 256
+static uint64_t tracees[TRACEE_SLOTS];
+
+static void tracee_seen(pid_t spid, pid_t vpid)
+{
+	if (spid > 0 && vpid > 0)
+		__atomic_store_n(&tracees[(uint32_t)spid % TRACEE_SLOTS],
+				 (uint64_t)(uint32_t)spid << 32 | (uint32_t)vpid, __ATOMIC_RELAXED);
+}
+
+static pid_t tracee_virt(pid_t spid)
+{
+	uint64_t e = __atomic_load_n(&tracees[(uint32_t)spid % TRACEE_SLOTS], __ATOMIC_RELAXED);
+
+	return (uint32_t)(e >> 32) == (uint32_t)spid ? (pid_t)(uint32_t)e : 0;
+}
+
+/*
+ * A tracer's wait never drops an entry: it cannot tell its own children
+ * from tracees, whose parents reap them after it, by those entries.
+ */
+pid_t vrid_tracer_waited_out(pid_t spid)
+{
+	pid_t vpid = vrid_pid_out(spid);
+
+	if (vpid == 0)
+		vpid = tracee_virt(spid);
+	if (vpid == 0)
+		vpid = vrid_pid_bind(spid);
+	tracee_seen(spid, vpid);
+	return vpid;
+}
+
 static long ptrace_call(int raw, long request, pid_t spid, void *addr, void *data)
 {
 	if (raw)
@@ -52,7 +91,7 @@ static void eventmsg_out(pid_t stracee, unsigned long *msg)
 	case PTRACE_EVENT_VFORK:
 	case PTRACE_EVENT_CLONE:
 	case PTRACE_EVENT_VFORK_DONE:
-		vpid = vrid_waited_out((pid_t)*msg, 0);
+		vpid = vrid_tracer_waited_out((pid_t)*msg);
 		*msg = vpid > 0 ? (unsigned long)vpid : 0;
 		break;
 	case PTRACE_EVENT_EXEC:
@@ -80,8 +119,10 @@ long vrid_ptrace(int raw, long request, pid_t vpid, void *addr, void *data)
 	ret = ptrace_call(raw, request, spid, addr, data);
 	if (ret < 0)
 		return ret;
-	if (request != PTRACE_TRACEME)
+	if (request != PTRACE_TRACEME) {
 		__atomic_store_n(&tracing, 1, __ATOMIC_RELAXED);
+		tracee_seen(spid, vpid);
+	}
 	switch (request) {
 	case PTRACE_GETEVENTMSG:
 		eventmsg_out(spid, data);

@@ -299,10 +299,11 @@ VRID_HIDDEN int vrid_priority_who_in(int which, id_t vwho, id_t *swho);
 VRID_HIDDEN long vrid_ptrace(int raw, long request, pid_t vpid, void *addr, void *data);
 /*
  * Whether this process has traced another.  A tracer's wait sees a
- * tracee's exit before the tracee's parent reaps it, so it must not
- * forget the tracee's entry.
+ * tracee's exit before the tracee's parent reaps it, so its waits go
+ * through vrid_tracer_waited_out, which forgets no entry.
  */
 VRID_HIDDEN int vrid_tracing(void);
+VRID_HIDDEN pid_t vrid_tracer_waited_out(pid_t spid);
 /* System calls libc has no wrapper for, as syscall() passes them: a[0..5]. */
 VRID_HIDDEN long vrid_raw_ioprio(long nr, const long a[6]);
 VRID_HIDDEN long vrid_raw_kcmp(const long a[6]);

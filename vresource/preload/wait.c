@@ -29,12 +29,12 @@ pid_t vrid_waited_out(pid_t spid, int reaped)
 
 	if (spid <= 0)
 		return spid;
+	if (vrid_tracing())
+		return vrid_tracer_waited_out(spid);
 	/* Children the chain never saw (forked inside libc, say) get an id now. */
 	vpid = vrid_pid_out(spid);
 	if (vpid == 0)
 		vpid = vrid_pid_bind(spid);
-	else if (reaped && vrid_tracing())
-		return vpid;	/* a tracee's parent reaps it after us, by this entry */
 	if (reaped)
 		vrid_pid_reaped(spid);
 	return vpid;
