@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 
 #include "vrid.h"
 
@@ -98,13 +99,27 @@ static int get_lock(int fd, int cmd, struct flock *lock)
 	return ret;
 }
 
+/*
+ * The commands without pids, as libc makes them: one system call, where
+ * only the waiting lock commands are cancellation points.
+ */
+static inline int fcntl_plain(int fd, int cmd, void *arg)
+{
+	long ret;
+
+	if (cmd == F_SETLKW || cmd == F_OFD_SETLKW)
+		return real.fcntl(fd, cmd, arg);
+	ret = vrid_sys3(SYS_fcntl, fd, cmd, arg);
+	return ret < 0 ? vrid_fail((int)ret) : (int)ret;
+}
+
 /* arg is taken whole, as the kernel takes it, and passed on as is. */
 static int fcntl_layered(int fd, int cmd, void *arg)
 {
 	if (unlikely(!vrid_on())) {
 		if (vrid_broken() && fcntl_names_pid(cmd))
 			return vrid_fail(-ENOTRECOVERABLE);
-		return real.fcntl(fd, cmd, arg);
+		return fcntl_plain(fd, cmd, arg);
 	}
 	switch (cmd) {
 	case F_SETOWN:
@@ -119,7 +134,7 @@ static int fcntl_layered(int fd, int cmd, void *arg)
 	case F_OFD_GETLK:
 		return get_lock(fd, cmd, arg);
 	default:
-		return real.fcntl(fd, cmd, arg);
+		return fcntl_plain(fd, cmd, arg);
 	}
 }
 
