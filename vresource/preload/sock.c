@@ -25,7 +25,7 @@ static int creds_walk(struct msghdr *msg, enum creds_dir dir)
 {
 	struct cmsghdr *c;
 	struct ucred cred;
-	pid_t spid;
+	pid_t pid;
 
 	if (likely(!msg->msg_control || msg->msg_controllen == 0))
 		return 0;
@@ -34,14 +34,15 @@ static int creds_walk(struct msghdr *msg, enum creds_dir dir)
 		    c->cmsg_len < CMSG_LEN(sizeof(cred)))
 			continue;
 		memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-		if (dir == CREDS_OUT) {
-			cred.pid = vrid_pid_out(cred.pid);
-		} else if (vrid_pid_in(cred.pid, &spid) < 0) {
+		if (dir == CREDS_OUT)
+			pid = vrid_pid_out(cred.pid);
+		else if (vrid_pid_in(cred.pid, &pid) < 0)
 			return -ESRCH;
-		} else if (dir == CREDS_IN) {
-			cred.pid = spid;
+		/* The buffer is written only when its pid changes. */
+		if (dir != CREDS_CHECK && pid != cred.pid) {
+			cred.pid = pid;
+			memcpy(CMSG_DATA(c), &cred, sizeof(cred));
 		}
-		memcpy(CMSG_DATA(c), &cred, sizeof(cred));
 	}
 	return 0;
 }
