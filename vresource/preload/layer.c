@@ -95,7 +95,23 @@ static const struct {
 	{ "msgget", (void **)&real.msgget },
 	{ "msgsnd", (void **)&real.msgsnd },
 	{ "msgrcv", (void **)&real.msgrcv },
-	{ "msgctl", (void **)&real.msgctl },};
+	{ "msgctl", (void **)&real.msgctl },
+	{ "fcntl", (void **)&real.fcntl },
+	{ "ioctl", (void **)&real.ioctl },
+	{ "getsockopt", (void **)&real.getsockopt },
+	{ "recvmsg", (void **)&real.recvmsg },
+	{ "recvmmsg", (void **)&real.recvmmsg },
+	{ "sendmsg", (void **)&real.sendmsg },
+	{ "sendmmsg", (void **)&real.sendmmsg },
+	{ "ptrace", (void **)&real.ptrace },
+	{ "capget", (void **)&real.capget },
+	{ "capset", (void **)&real.capset },
+	{ "prctl", (void **)&real.prctl },
+	{ "process_vm_readv", (void **)&real.process_vm_readv },
+	{ "process_vm_writev", (void **)&real.process_vm_writev },
+	{ "clock_getcpuclockid", (void **)&real.clock_getcpuclockid },
+	{ "pidfd_send_signal", (void **)&real.pidfd_send_signal },
+};
 
 void vrid_resolve_real(void)
 {

@@ -39,6 +39,14 @@ void vrid_siginfo_out(siginfo_t *info)
 		info->si_pid = vrid_pid_out(info->si_pid);
 }
 
+void vrid_siginfo_in(siginfo_t *info)
+{
+	pid_t spid;
+
+	if (info && siginfo_has_pid(info))
+		info->si_pid = vrid_pid_in(info->si_pid, &spid) == 0 ? spid : 0;
+}
+
 static void trampoline(int sig, siginfo_t *info, void *ucontext)
 {
 	sigaction_fn action = __atomic_load_n(&user_action[sig], __ATOMIC_ACQUIRE);
