@@ -95,7 +95,22 @@ static const struct {
 	{ "msgget", (void **)&real.msgget },
 	{ "msgsnd", (void **)&real.msgsnd },
 	{ "msgrcv", (void **)&real.msgrcv },
-	{ "msgctl", (void **)&real.msgctl },};
+	{ "msgctl", (void **)&real.msgctl },
+	{ "sigprocmask", (void **)&real.sigprocmask },
+	{ "pthread_sigmask", (void **)&real.pthread_sigmask },
+	{ "sigsuspend", (void **)&real.sigsuspend },
+	{ "sigwait", (void **)&real.sigwait },
+	{ "signalfd", (void **)&real.signalfd },
+	{ "ppoll", (void **)&real.ppoll },
+	{ "pselect", (void **)&real.pselect },
+	{ "epoll_pwait", (void **)&real.epoll_pwait },
+	{ "epoll_pwait2", (void **)&real.epoll_pwait2 },
+	{ "pause", (void **)&real.pause },
+	{ "nanosleep", (void **)&real.nanosleep },
+	{ "clock_nanosleep", (void **)&real.clock_nanosleep },
+	{ "sleep", (void **)&real.sleep },
+	{ "usleep", (void **)&real.usleep },
+};
 
 void vrid_resolve_real(void)
 {
