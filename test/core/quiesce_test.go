@@ -224,7 +224,7 @@ func inSyscall(path string, nrs ...int) bool {
 	return err == nil && slices.Contains(nrs, nr)
 }
 
-// Processes blocked in semop, msgrcv (one of them a second thread),
+// Processes blocked in semop, semtimedop, msgrcv (one of them a second thread),
 // pause, nanosleep, waitpid and read are still blocked after Detach and
 // Attach, with nothing printed, and each wakes on its own event.
 func TestQuiesceBlockedCalls(t *testing.T) {
@@ -232,8 +232,8 @@ func TestQuiesceBlockedCalls(t *testing.T) {
 	stateDir := t.TempDir()
 	before := readIPC(t)
 	c, sys := startQuiesceChain(t, stateDir, program("quiesce_block"))
-	if len(sys) != 7 {
-		t.Fatalf("vrid ps: want virtual pids 1000 to 1006, got %v", sys)
+	if len(sys) != 8 {
+		t.Fatalf("vrid ps: want virtual pids 1000 to 1007, got %v", sys)
 	}
 	root := sys[1000]
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", root))
@@ -252,11 +252,12 @@ func TestQuiesceBlockedCalls(t *testing.T) {
 		{"root in read", fmt.Sprintf("/proc/%d/syscall", root), []int{unix.SYS_READ}},
 		{"root's thread in msgrcv", fmt.Sprintf("/proc/%d/task/%s/syscall", root, thread), []int{unix.SYS_MSGRCV}},
 		{"1001 in semop", fmt.Sprintf("/proc/%d/syscall", sys[1001]), []int{unix.SYS_SEMOP, unix.SYS_SEMTIMEDOP}},
-		{"1002 in msgrcv", fmt.Sprintf("/proc/%d/syscall", sys[1002]), []int{unix.SYS_MSGRCV}},
-		{"1003 in pause", fmt.Sprintf("/proc/%d/syscall", sys[1003]), []int{unix.SYS_PAUSE}},
-		{"1004 in nanosleep", fmt.Sprintf("/proc/%d/syscall", sys[1004]), []int{unix.SYS_NANOSLEEP, unix.SYS_CLOCK_NANOSLEEP}},
-		{"1005 in waitpid", fmt.Sprintf("/proc/%d/syscall", sys[1005]), []int{unix.SYS_WAIT4}},
-		{"1006 in pause", fmt.Sprintf("/proc/%d/syscall", sys[1006]), []int{unix.SYS_PAUSE}},
+		{"1002 in semtimedop", fmt.Sprintf("/proc/%d/syscall", sys[1002]), []int{unix.SYS_SEMTIMEDOP}},
+		{"1003 in msgrcv", fmt.Sprintf("/proc/%d/syscall", sys[1003]), []int{unix.SYS_MSGRCV}},
+		{"1004 in pause", fmt.Sprintf("/proc/%d/syscall", sys[1004]), []int{unix.SYS_PAUSE}},
+		{"1005 in nanosleep", fmt.Sprintf("/proc/%d/syscall", sys[1005]), []int{unix.SYS_NANOSLEEP, unix.SYS_CLOCK_NANOSLEEP}},
+		{"1006 in waitpid", fmt.Sprintf("/proc/%d/syscall", sys[1006]), []int{unix.SYS_WAIT4}},
+		{"1007 in pause", fmt.Sprintf("/proc/%d/syscall", sys[1007]), []int{unix.SYS_PAUSE}},
 	}
 	allBlocked := func(when string) {
 		t.Helper()
@@ -270,8 +271,8 @@ func TestQuiesceBlockedCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(procs) != 7 {
-		t.Errorf("Detach asked %d processes, want 7: %+v", len(procs), procs)
+	if len(procs) != 8 {
+		t.Errorf("Detach asked %d processes, want 8: %+v", len(procs), procs)
 	}
 	if err := quiesce.Attach(procs, quiesceTimeout); err != nil {
 		t.Fatal(err)
@@ -282,12 +283,13 @@ func TestQuiesceBlockedCalls(t *testing.T) {
 	}
 
 	for _, ev := range []struct{ send, line string }{
-		{"post", "semop=0"},
+		{"post 0", "semop=0"},
+		{"post 1", "semtimedop=0"},
 		{"send 1 one", "msgrcv=one"},
 		{"send 2 two", "thread.msgrcv=two"},
-		{"kill 1003 10", "pause=-1 errno=EINTR usr1=1"},
-		{"kill 1004 10", "nanosleep=-1 errno=EINTR usr1=1 rem.left=1"},
-		{"kill 1006 15", "waitpid=1006 signal=15"},
+		{"kill 1004 10", "pause=-1 errno=EINTR usr1=1"},
+		{"kill 1005 10", "nanosleep=-1 errno=EINTR usr1=1 rem.left=1"},
+		{"kill 1007 15", "waitpid=1007 signal=15"},
 	} {
 		send(t, c, ev.send)
 		waitLine(t, c, ev.line)

@@ -3,13 +3,14 @@
  * process inherits one shm attachment from the root, so the test's
  * Detach and Attach signal each of them while it waits:
  *
- *   1001 semop on a semaphore at 0     1004 nanosleep of an hour
- *   1002 msgrcv of type 1              1005 waitpid for 1006
- *   1003 pause                         1006 pause, until SIGTERM
+ *   1001 semop on semaphore 0, at 0    1004 pause
+ *   1002 semtimedop on semaphore 1,    1005 nanosleep of an hour
+ *        for an hour                   1006 waitpid for 1007
+ *   1003 msgrcv of type 1              1007 pause, until SIGTERM
  *   the root's second thread: msgrcv of type 2; its main thread: read
  *
  * None may return for the quiesce signal: each prints one line when its
- * own event comes, which the root makes on a line of stdin ("post",
+ * own event comes, which the root makes on a line of stdin ("post SEM",
  * "send TYPE TEXT", "kill VPID SIG"); "end" reaps them all.
  */
 #include "vt.h"
@@ -58,6 +59,16 @@ static void wait_semop(int fd)
 
 	ready(fd);
 	OUT_INT("semop", semop(sem, &down, 1));
+	vt_child_exit(0);
+}
+
+static void wait_semtimedop(int fd)
+{
+	struct sembuf down = { 1, -1, 0 };
+	struct timespec hour = { 3600, 0 };
+
+	ready(fd);
+	OUT_INT("semtimedop", semtimedop(sem, &down, 1, &hour));
 	vt_child_exit(0);
 }
 
@@ -127,11 +138,12 @@ static void *thread_msgrcv(void *arg)
 
 int main(void)
 {
-	static void (*const waits[])(int) = { wait_semop, wait_msgrcv, wait_pause, wait_nanosleep, wait_child };
+	static void (*const waits[])(int) = { wait_semop, wait_semtimedop, wait_msgrcv, wait_pause,
+						    wait_nanosleep, wait_child };
 	const int nwaits = sizeof(waits) / sizeof(waits[0]);
 	pid_t pids[sizeof(waits) / sizeof(waits[0])];
 	char line[128], text[32];
-	int seg, fds[2], vpid, sig, type;
+	int seg, fds[2], vpid, sig, type, num;
 	struct sembuf up = { 0, 1, 0 };
 	struct message m;
 	pthread_t thread;
@@ -139,7 +151,7 @@ int main(void)
 
 	seg = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
 	MUST(seg >= 0 && shmat(seg, NULL, 0) != (void *)-1);
-	sem = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+	sem = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
 	queue = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
 	MUST(sem >= 0 && queue >= 0);
 	MUST(pipe(fds) == 0);
@@ -160,7 +172,8 @@ int main(void)
 	fflush(stdout);
 
 	while (fgets(line, sizeof(line), stdin)) {
-		if (strcmp(line, "post\n") == 0) {
+		if (sscanf(line, "post %d", &num) == 1) {
+			up.sem_num = (unsigned short)num;
 			MUST(semop(sem, &up, 1) == 0);
 		} else if (sscanf(line, "send %d %31s", &type, text) == 2) {
 			m.type = type;
