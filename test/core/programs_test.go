@@ -34,6 +34,7 @@ var goldenPrograms = []struct {
 	{name: "shm"},
 	{name: "msg"},
 	{name: "ipc_keys"},
+	{name: "quiesce_hidden"},
 }
 
 func TestPrograms(t *testing.T) {
