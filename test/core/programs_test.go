@@ -40,6 +40,7 @@ var goldenPrograms = []struct {
 	{name: "sock_creds"},
 	{name: "ptrace_calls"},
 	{name: "task_calls"},
+	{name: "quiesce_hidden"},
 }
 
 func TestPrograms(t *testing.T) {

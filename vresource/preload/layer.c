@@ -111,6 +111,20 @@ static const struct {
 	{ "process_vm_writev", (void **)&real.process_vm_writev },
 	{ "clock_getcpuclockid", (void **)&real.clock_getcpuclockid },
 	{ "pidfd_send_signal", (void **)&real.pidfd_send_signal },
+	{ "sigprocmask", (void **)&real.sigprocmask },
+	{ "pthread_sigmask", (void **)&real.pthread_sigmask },
+	{ "sigsuspend", (void **)&real.sigsuspend },
+	{ "sigwait", (void **)&real.sigwait },
+	{ "signalfd", (void **)&real.signalfd },
+	{ "ppoll", (void **)&real.ppoll },
+	{ "pselect", (void **)&real.pselect },
+	{ "epoll_pwait", (void **)&real.epoll_pwait },
+	{ "epoll_pwait2", (void **)&real.epoll_pwait2 },
+	{ "pause", (void **)&real.pause },
+	{ "nanosleep", (void **)&real.nanosleep },
+	{ "clock_nanosleep", (void **)&real.clock_nanosleep },
+	{ "sleep", (void **)&real.sleep },
+	{ "usleep", (void **)&real.usleep },
 };
 
 void vrid_resolve_real(void)

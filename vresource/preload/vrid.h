@@ -12,18 +12,23 @@
 #include <sched.h>
 #include <errno.h>
 #include <signal.h>
+#include <poll.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/msg.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vrid_abi.h"
@@ -197,6 +202,21 @@ struct vrid_real {
 				     const struct iovec *, unsigned long, unsigned long);
 	int (*clock_getcpuclockid)(pid_t, clockid_t *);
 	int (*pidfd_send_signal)(int, int, siginfo_t *, unsigned int);
+	/* the quiesce signal: masks that must not hold it, calls it must not cut short */
+	int (*sigprocmask)(int, const sigset_t *, sigset_t *);
+	int (*pthread_sigmask)(int, const sigset_t *, sigset_t *);
+	int (*sigsuspend)(const sigset_t *);
+	int (*sigwait)(const sigset_t *, int *);
+	int (*signalfd)(int, const sigset_t *, int);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+	int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+	int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+	int (*pause)(void);
+	int (*nanosleep)(const struct timespec *, struct timespec *);
+	int (*clock_nanosleep)(clockid_t, int, const struct timespec *, struct timespec *);
+	unsigned int (*sleep)(unsigned int);
+	int (*usleep)(useconds_t);
 };
 
 extern struct vrid_real real VRID_HIDDEN;
@@ -407,6 +427,42 @@ VRID_HIDDEN int vrid_sysvipc_open(const char *sys_path, int flags);
  * *_INFO and IPC_INFO returns, the chain's highest index.
  */
 VRID_HIDDEN int vrid_ipc_info_out(enum vrid_type type, int cmd, void *buf);
+
+/* ---- the quiesce signal (quiesce.c, blocked.c, signal.c) ------------ */
+
+/* The real-time signal the layer keeps for itself (vrid_abi.h). */
+#define VRID_SIGNAL (SIGRTMAX - VRID_SIGNAL_OFFSET)
+
+/*
+ * Times this thread took VRID_SIGNAL.  A call the kernel never restarts
+ * that fails EINTR while it changed was cut short by the layer, and the
+ * wrapper calls again (an application signal in the same call is then
+ * not reported: see docs/limits.md).
+ */
+extern __thread unsigned vrid_quiesce_hits __attribute__((tls_model("initial-exec"))) VRID_HIDDEN;
+
+static inline unsigned vrid_quiesce_seen(void)
+{
+	return __atomic_load_n(&vrid_quiesce_hits, __ATOMIC_RELAXED);
+}
+
+static inline int vrid_quiesce_cut(unsigned seen)
+{
+	return errno == EINTR && vrid_quiesce_seen() != seen;
+}
+
+/* set without VRID_SIGNAL, in out; returns out, or NULL for a NULL set. */
+VRID_HIDDEN const sigset_t *vrid_sigset_in(const sigset_t *set, sigset_t *out);
+
+/* The end of a relative timeout, so that a call cut short goes on with what is left. */
+struct vrid_deadline {
+	struct timespec end;	/* CLOCK_MONOTONIC */
+	const struct timespec *timeout;	/* the caller's, or NULL: none */
+};
+VRID_HIDDEN void vrid_deadline_start(struct vrid_deadline *d, const struct timespec *timeout);
+/* The time left in *left (zero once past), or NULL when there is no timeout. */
+VRID_HIDDEN const struct timespec *vrid_deadline_left(const struct vrid_deadline *d,
+						      struct timespec *left);
 
 /* ---- environment across exec (exec.c) ------------------------------- */
 
