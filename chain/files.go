@@ -150,7 +150,7 @@ func makeDir(cfg *config.Config, ch vresource.Chain, capped bool) error {
 	}
 	size, err := vresource.FileSize(cfg.TableOptions(ch.Name))
 	if err != nil {
-		return err
+		return fmt.Errorf("size its tables: %w", err)
 	}
 	page := int64(os.Getpagesize())
 	// One page more than the file: the directory's own entry.

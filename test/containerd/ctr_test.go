@@ -184,7 +184,7 @@ func TestSharedIPCNamespace(t *testing.T) {
 	assertNoChain(t, e.stateDir, "vt-ipc-a")
 }
 
-// Tables the shim can't create fail the task's creation with their
+// Tables the shim can't size fail the task's creation with their
 // cause, and release the chain.
 func TestTablesFailure(t *testing.T) {
 	e := testEnv(t)
@@ -198,7 +198,7 @@ func TestTablesFailure(t *testing.T) {
 	if err == nil {
 		t.Fatal("ctr run succeeded with pid_slots = 3")
 	}
-	for _, want := range []string{"vrid: create " + id, "create tables of chain", "pid slots 3"} {
+	for _, want := range []string{"vrid: create " + id, "register chain", "size its tables: pid slots 3"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %q:\n%v", want, err)
 		}
