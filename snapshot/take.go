@@ -50,6 +50,9 @@ type Options struct {
 // and its supervisor says where it went (chain.Snapshotted).
 func Take(ctx context.Context, o Options) (*Manifest, error) {
 	ch, err := o.Registry.Get(o.Chain)
+	if errors.Is(err, vresource.ErrUnknownChain) {
+		return nil, fmt.Errorf("snapshot %s: %w (vrid ps lists the running ones)", o.Chain, vresource.ErrUnknownChain)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", o.Chain, err)
 	}
