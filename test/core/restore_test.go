@@ -272,7 +272,7 @@ func TestRestoreBadInput(t *testing.T) {
 			want: "image made by another libvrid build: the image needs libvrid build 0123abcd, and ",
 		},
 		{
-			name: "no manifest",
+			name:   "no manifest",
 			damage: func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "manifest.json")) },
 			want:   "not a vrid image: no manifest.json",
 		},
