@@ -11,12 +11,14 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,13 +41,18 @@ struct side {
 	int (*msgsnd)(int, const void *, size_t, int);
 	ssize_t (*msgrcv)(int, void *, size_t, long, int);
 	int (*msgctl)(int, int, struct msqid_ds *);
+	int (*fcntl)(int, int, ...);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
 	pid_t self;
 	int sem, shm, msg;
+	int sock[2];
 };
 
 static struct side linked = {
 	getpid, gettid, kill, fork, waitpid, semget, semop, semctl,
 	shmget, shmat, shmdt, shmctl, msgget, msgsnd, msgrcv, msgctl,
+	fcntl, sendmsg, recvmsg,
 };
 static struct side native;
 static volatile long sink;
@@ -87,6 +94,9 @@ static void resolve_native(void)
 	native.msgsnd = libc_fn(libc, "msgsnd");
 	native.msgrcv = libc_fn(libc, "msgrcv");
 	native.msgctl = libc_fn(libc, "msgctl");
+	native.fcntl = libc_fn(libc, "fcntl");
+	native.sendmsg = libc_fn(libc, "sendmsg");
+	native.recvmsg = libc_fn(libc, "recvmsg");
 }
 
 static void make_objects(struct side *s)
@@ -97,6 +107,8 @@ static void make_objects(struct side *s)
 	s->msg = s->msgget(IPC_PRIVATE, IPC_CREAT | 0600);
 	if (s->sem < 0 || s->shm < 0 || s->msg < 0)
 		die("create IPC objects");
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, s->sock) < 0)
+		die("socketpair");
 }
 
 static void remove_objects(struct side *s)
@@ -104,6 +116,8 @@ static void remove_objects(struct side *s)
 	s->semctl(s->sem, 0, IPC_RMID);
 	s->shmctl(s->shm, IPC_RMID, NULL);
 	s->msgctl(s->msg, IPC_RMID, NULL);
+	close(s->sock[0]);
+	close(s->sock[1]);
 }
 
 static void run_getpid(struct side *s, long n)
@@ -173,6 +187,24 @@ static void run_msgsnd_msgrcv(struct side *s, long n)
 			die("msgsnd+msgrcv");
 }
 
+static void run_fcntl_getfl(struct side *s, long n)
+{
+	for (long i = 0; i < n; i++)
+		sink += s->fcntl(s->sock[0], F_GETFL);
+}
+
+/* A datagram with no control data: the common case the layer must not slow. */
+static void run_sendmsg_recvmsg(struct side *s, long n)
+{
+	char byte = 'x';
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	for (long i = 0; i < n; i++)
+		if (s->sendmsg(s->sock[0], &msg, 0) != 1 || s->recvmsg(s->sock[1], &msg, 0) != 1)
+			die("sendmsg+recvmsg");
+}
+
 static const struct {
 	const char *name;
 	long block;	/* calls per timed block */
@@ -186,6 +218,8 @@ static const struct {
 	{ "semctl(GETVAL)", 20000, run_semctl_getval },
 	{ "shmat+shmdt", 4000, run_shmat_shmdt },
 	{ "msgsnd+msgrcv", 10000, run_msgsnd_msgrcv },
+	{ "fcntl(F_GETFL)", 20000, run_fcntl_getfl },
+	{ "sendmsg+recvmsg", 10000, run_sendmsg_recvmsg },
 };
 
 static double block_ns(struct side *s, void (*run)(struct side *, long), long n)

@@ -95,10 +95,23 @@ install_iptables() {
 	command -v iptables >/dev/null || apt_install iptables
 }
 
-# What the /proc tests run in a chain besides procps, util-linux and
-# coreutils: busybox's own ps and top read /proc their way.
-install_test_tools() {
-	command -v busybox >/dev/null || apt_install busybox
+# The Debian packages whose programs the tests run in chains: strace,
+# nginx with curl, and busybox, whose own ps and top read /proc their way.  No service may start on install: unless a policy-rc.d
+# already decides, one that forbids it stands for the install.
+install_test_apps() {
+	local pkgs=() cmd_pkg added='' rc=0
+	for cmd_pkg in strace:strace nginx:nginx-light curl:curl busybox:busybox; do
+		command -v "${cmd_pkg%%:*}" >/dev/null || pkgs+=("${cmd_pkg#*:}")
+	done
+	((${#pkgs[@]})) || return 0
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		added=1
+	fi
+	apt_install "${pkgs[@]}" || rc=$?
+	[[ -z $added ]] || rm -f /usr/sbin/policy-rc.d
+	return "$rc"
 }
 
 # criu_ok CRIU: at least $CRIU_MIN, and `criu check` passes.
@@ -212,8 +225,8 @@ install_containerd
 install_runc
 install_crictl
 install_iptables
-install_test_tools
 install_criu
+install_test_apps
 rm -rf "$VRID_STACK/tmp"/*
 
 # One line per component: name, version, path.

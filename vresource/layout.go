@@ -28,6 +28,12 @@ const (
 	SectionsMax       = 8
 	SectionUnused     = 0
 	SectionIPCRecords = 1 // ipcRecordsHead, then ipcRecord each
+
+	// The quiesce protocol (package quiesce): the layer's signal is
+	// SIGRTMAX minus QuiesceSignalOffset, and si_value says what to do.
+	QuiesceSignalOffset = 1
+	QuiesceDetach       = 0x56510001
+	QuiesceAttach       = 0x56510002
 )
 
 // Defaults and bounds of the tables Go creates.  The C side only reads

@@ -100,6 +100,9 @@ func TestLayoutMatchesC(t *testing.T) {
 		{"VRID_SECTIONS_MAX", fmt.Sprint(SectionsMax)},
 		{"VRID_SECTION_UNUSED", fmt.Sprint(SectionUnused)},
 		{"VRID_SECTION_IPC_RECORDS", fmt.Sprint(SectionIPCRecords)},
+		{"VRID_SIGNAL_OFFSET", fmt.Sprint(QuiesceSignalOffset)},
+		{"VRID_QUIESCE_DETACH", fmt.Sprint(QuiesceDetach)},
+		{"VRID_QUIESCE_ATTACH", fmt.Sprint(QuiesceAttach)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -34,6 +34,13 @@ var goldenPrograms = []struct {
 	{name: "shm"},
 	{name: "msg"},
 	{name: "ipc_keys"},
+	{name: "fcntl_owner"},
+	{name: "fcntl_locks"},
+	{name: "ioctl_owner"},
+	{name: "sock_creds"},
+	{name: "ptrace_calls"},
+	{name: "task_calls"},
+	{name: "quiesce_hidden"},
 }
 
 func TestPrograms(t *testing.T) {
@@ -101,7 +108,7 @@ func python(t *testing.T) string {
 func TestPython(t *testing.T) {
 	needSetup(t)
 	py := python(t)
-	for _, name := range []string{"py_fork", "py_multiprocessing"} {
+	for _, name := range []string{"py_fork", "py_multiprocessing", "py_fcntl_owner"} {
 		t.Run(name, func(t *testing.T) {
 			script := filepath.Join(repoRoot, "test", "programs", name+".py")
 			if _, err := os.Stat(script); err != nil {

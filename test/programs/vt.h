@@ -69,6 +69,36 @@ static inline void vt_child_exit(int code)
 	_exit(vt_failed ? 99 : code);
 }
 
+/*
+ * Forks a child that runs setup(arg), says it is ready, and lives until
+ * the parent closes *release; it then exits 0.  Returns once the child is
+ * ready.
+ */
+static inline pid_t vt_fork_held(void (*setup)(void *), void *arg, int *release)
+{
+	int ready[2], hold[2];
+	pid_t pid;
+	char c;
+
+	MUST(pipe(ready) == 0 && pipe(hold) == 0);
+	pid = vt_fork();
+	MUST(pid >= 0);
+	if (pid == 0) {
+		close(hold[1]);
+		close(ready[0]);
+		setup(arg);
+		MUST(write(ready[1], "r", 1) == 1);
+		CHECK(read(hold[0], &c, 1) == 0);
+		vt_child_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	MUST(read(ready[0], &c, 1) == 1);
+	close(ready[0]);
+	*release = hold[1];
+	return pid;
+}
+
 /* Waits for pid and returns its raw status; -1 when the wait itself fails. */
 static inline int vt_wait(pid_t pid)
 {

@@ -27,24 +27,36 @@ VRID_EXPORT int msgget(key_t vkey, int flags)
 	return vrid_ipc_get(VRID_MSG, vkey, flags, msg_get, NULL);
 }
 
+/* As semop: a wait the quiesce signal cut short waits again, with the id looked up again. */
 VRID_EXPORT int msgsnd(int vid, const void *msg, size_t size, int flags)
 {
-	int sid;
+	unsigned seen;
+	int sid, ret;
 
 	VRID_GUARD(-1, real.msgsnd(vid, msg, size, flags));
-	if (unlikely(vrid_ipc_id_in(VRID_MSG, vid, &sid) < 0))
-		return vrid_fail(-EINVAL);
-	return real.msgsnd(sid, msg, size, flags);
+	do {
+		if (unlikely(vrid_ipc_id_in(VRID_MSG, vid, &sid) < 0))
+			return vrid_fail(-EINVAL);
+		seen = vrid_quiesce_seen();
+		ret = real.msgsnd(sid, msg, size, flags);
+	} while (unlikely(ret < 0) && vrid_quiesce_cut(seen));
+	return ret;
 }
 
 VRID_EXPORT ssize_t msgrcv(int vid, void *msg, size_t size, long type, int flags)
 {
+	unsigned seen;
+	ssize_t ret;
 	int sid;
 
 	VRID_GUARD(-1, real.msgrcv(vid, msg, size, type, flags));
-	if (unlikely(vrid_ipc_id_in(VRID_MSG, vid, &sid) < 0))
-		return vrid_fail(-EINVAL);
-	return real.msgrcv(sid, msg, size, type, flags);
+	do {
+		if (unlikely(vrid_ipc_id_in(VRID_MSG, vid, &sid) < 0))
+			return vrid_fail(-EINVAL);
+		seen = vrid_quiesce_seen();
+		ret = real.msgrcv(sid, msg, size, type, flags);
+	} while (unlikely(ret < 0) && vrid_quiesce_cut(seen));
+	return ret;
 }
 
 static void msg_stat_out(struct msqid_ds *ds)

@@ -57,24 +57,43 @@ VRID_EXPORT int semget(key_t vkey, int nsems, int flags)
 	return vrid_ipc_get(VRID_SEM, vkey, flags, sem_get, &nsems);
 }
 
+/*
+ * A wait the quiesce signal cut short waits again (blocked.c), and looks
+ * the id up again: a restore in between rebinds it.
+ */
 VRID_EXPORT int semop(int vid, struct sembuf *sops, size_t nsops)
 {
-	int sid;
+	unsigned seen;
+	int sid, ret;
 
 	VRID_GUARD(-1, real.semop(vid, sops, nsops));
-	if (unlikely(vrid_ipc_id_in(VRID_SEM, vid, &sid) < 0))
-		return vrid_fail(-EINVAL);
-	return real.semop(sid, sops, nsops);
+	do {
+		if (unlikely(vrid_ipc_id_in(VRID_SEM, vid, &sid) < 0))
+			return vrid_fail(-EINVAL);
+		seen = vrid_quiesce_seen();
+		ret = real.semop(sid, sops, nsops);
+	} while (unlikely(ret < 0) && vrid_quiesce_cut(seen));
+	return ret;
 }
 
 VRID_EXPORT int semtimedop(int vid, struct sembuf *sops, size_t nsops, const struct timespec *timeout)
 {
-	int sid;
+	struct vrid_deadline end;
+	struct timespec left;
+	unsigned seen;
+	int sid, ret;
 
 	VRID_GUARD(-1, real.semtimedop(vid, sops, nsops, timeout));
-	if (vrid_ipc_id_in(VRID_SEM, vid, &sid) < 0)
-		return vrid_fail(-EINVAL);
-	return real.semtimedop(sid, sops, nsops, timeout);
+	vrid_deadline_start(&end, timeout);
+	for (;;) {
+		if (vrid_ipc_id_in(VRID_SEM, vid, &sid) < 0)
+			return vrid_fail(-EINVAL);
+		seen = vrid_quiesce_seen();
+		ret = real.semtimedop(sid, sops, nsops, timeout);
+		if (ret == 0 || !vrid_quiesce_cut(seen))
+			return ret;
+		timeout = vrid_deadline_left(&end, &left);
+	}
 }
 
 static void sem_stat_out(struct semid_ds *ds)

@@ -4,18 +4,23 @@
  * result differs from libc's (getpriority, raw clone), the id is
  * translated around the real system call instead.
  */
+#include <fcntl.h>
 #include <stdarg.h>
+#include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "vrid.h"
 
-static long pid_arg_then(long nr, long vpid, long b, long c, long d)
+/* System calls whose first argument is a pid and whose others hold none. */
+static long pid_arg_then(long nr, const long a[6])
 {
 	pid_t spid;
-	int err = vrid_pid_in((pid_t)vpid, &spid);
+	int err = vrid_pid_in((pid_t)a[0], &spid);
 
-	return err < 0 ? vrid_fail(err) : real.syscall(nr, (long)spid, b, c, d);
+	return err < 0 ? vrid_fail(err) : real.syscall(nr, (long)spid, a[1], a[2], a[3], a[4], a[5]);
 }
 
 static long priority_then(long nr, long which, long vwho, long prio)
@@ -80,7 +85,6 @@ VRID_EXPORT long syscall(long nr, ...)
 	case SYS_getsid:
 		return getsid((pid_t)a[0]);
 	case SYS_tkill:
-	case SYS_rt_sigqueueinfo:
 	case SYS_pidfd_open:
 	case SYS_sched_setaffinity:
 	case SYS_sched_getaffinity:
@@ -90,7 +94,44 @@ VRID_EXPORT long syscall(long nr, ...)
 	case SYS_sched_getscheduler:
 	case SYS_sched_rr_get_interval:
 	case SYS_prlimit64:
-		return pid_arg_then(nr, a[0], a[1], a[2], a[3]);
+	case SYS_sched_setattr:
+	case SYS_sched_getattr:
+	case SYS_get_robust_list:
+	case SYS_migrate_pages:
+	case SYS_move_pages:
+	case SYS_process_vm_readv:
+	case SYS_process_vm_writev:
+		return pid_arg_then(nr, a);
+	case SYS_kcmp:
+		return vrid_raw_kcmp(a);
+	case SYS_rt_sigqueueinfo:
+	case SYS_rt_tgsigqueueinfo:
+		return vrid_raw_sigqueueinfo(nr, a);
+	case SYS_ioprio_get:
+	case SYS_ioprio_set:
+		return vrid_raw_ioprio(nr, a);
+	case SYS_perf_event_open:
+		return vrid_raw_perf_event_open(a);
+	case SYS_ptrace:
+		return vrid_ptrace(1, a[0], (pid_t)a[1], (void *)a[2], (void *)a[3]);
+	case SYS_capget:
+		return capget((cap_user_header_t)a[0], (cap_user_data_t)a[1]);
+	case SYS_capset:
+		return capset((cap_user_header_t)a[0], (cap_user_data_t)a[1]);
+	case SYS_prctl:
+		return prctl((int)a[0], a[1], a[2], a[3], a[4]);
+	case SYS_pidfd_send_signal:
+		return pidfd_send_signal((int)a[0], (int)a[1], (siginfo_t *)a[2], (unsigned int)a[3]);
+	case SYS_fcntl:
+		return fcntl((int)a[0], (int)a[1], a[2]);
+	case SYS_ioctl:
+		return ioctl((int)a[0], (unsigned long)a[1], a[2]);
+	case SYS_getsockopt:
+		return getsockopt((int)a[0], (int)a[1], (int)a[2], (void *)a[3], (socklen_t *)a[4]);
+	case SYS_recvmsg:
+		return recvmsg((int)a[0], (struct msghdr *)a[1], (int)a[2]);
+	case SYS_sendmsg:
+		return sendmsg((int)a[0], (const struct msghdr *)a[1], (int)a[2]);
 	case SYS_setpgid:
 		return setpgid((pid_t)a[0], (pid_t)a[1]);
 	case SYS_getpgrp:

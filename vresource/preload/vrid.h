@@ -8,19 +8,27 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <errno.h>
 #include <signal.h>
+#include <poll.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/msg.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vrid_abi.h"
@@ -176,6 +184,39 @@ struct vrid_real {
 	int (*msgsnd)(int, const void *, size_t, int);
 	ssize_t (*msgrcv)(int, void *, size_t, long, int);
 	int (*msgctl)(int, int, struct msqid_ds *);
+	/* owners, credentials, tracing (fcntl.c, sock.c, ptrace.c, task.c) */
+	int (*fcntl)(int, int, ...);
+	int (*ioctl)(int, unsigned long, ...);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	long (*ptrace)(int, ...);
+	int (*capget)(struct __user_cap_header_struct *, struct __user_cap_data_struct *);
+	int (*capset)(struct __user_cap_header_struct *, const struct __user_cap_data_struct *);
+	int (*prctl)(int, ...);
+	ssize_t (*process_vm_readv)(pid_t, const struct iovec *, unsigned long,
+				    const struct iovec *, unsigned long, unsigned long);
+	ssize_t (*process_vm_writev)(pid_t, const struct iovec *, unsigned long,
+				     const struct iovec *, unsigned long, unsigned long);
+	int (*clock_getcpuclockid)(pid_t, clockid_t *);
+	int (*pidfd_send_signal)(int, int, siginfo_t *, unsigned int);
+	/* the quiesce signal: masks that must not hold it, calls it must not cut short */
+	int (*sigprocmask)(int, const sigset_t *, sigset_t *);
+	int (*pthread_sigmask)(int, const sigset_t *, sigset_t *);
+	int (*sigsuspend)(const sigset_t *);
+	int (*sigwait)(const sigset_t *, int *);
+	int (*signalfd)(int, const sigset_t *, int);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+	int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+	int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+	int (*pause)(void);
+	int (*nanosleep)(const struct timespec *, struct timespec *);
+	int (*clock_nanosleep)(clockid_t, int, const struct timespec *, struct timespec *);
+	unsigned int (*sleep)(unsigned int);
+	int (*usleep)(useconds_t);
 };
 
 extern struct vrid_real real VRID_HIDDEN;
@@ -289,6 +330,8 @@ VRID_HIDDEN void vrid_pid_reaped(pid_t spid);
 /* Records a new process or thread of the chain and returns its virtual id. */
 VRID_HIDDEN pid_t vrid_pid_bind(pid_t spid);
 VRID_HIDDEN void vrid_siginfo_out(siginfo_t *info);
+/* A siginfo a process builds to send: its virtual si_pid made system, or 0. */
+VRID_HIDDEN void vrid_siginfo_in(siginfo_t *info);
 /* Rebinds the caller's own pid in a new child. */
 VRID_HIDDEN void vrid_pid_child(void);
 /* Records a new child; on failure kills and reaps it and fails EAGAIN. */
@@ -297,6 +340,26 @@ VRID_HIDDEN pid_t vrid_child_out(pid_t spid);
 VRID_HIDDEN pid_t vrid_waited_out(pid_t spid, int reaped);
 VRID_HIDDEN int vrid_siginfo_reaped(const siginfo_t *info, int options);
 VRID_HIDDEN int vrid_priority_who_in(int which, id_t vwho, id_t *swho);
+
+/* ---- calls that name other processes (ptrace.c, task.c) --------------- */
+
+/* ptrace with its pid translated; raw picks the system call's conventions. */
+VRID_HIDDEN long vrid_ptrace(int raw, long request, pid_t vpid, void *addr, void *data);
+/*
+ * Whether this process has traced another.  A tracer's wait sees a
+ * tracee's exit before the tracee's parent reaps it, so its waits go
+ * through vrid_tracer_waited_out, which forgets no entry.
+ */
+VRID_HIDDEN int vrid_tracing(void);
+VRID_HIDDEN pid_t vrid_tracer_waited_out(pid_t spid);
+/* System calls libc has no wrapper for, as syscall() passes them: a[0..5]. */
+VRID_HIDDEN long vrid_raw_ioprio(long nr, const long a[6]);
+VRID_HIDDEN long vrid_raw_kcmp(const long a[6]);
+VRID_HIDDEN long vrid_raw_sigqueueinfo(long nr, const long a[6]);
+VRID_HIDDEN long vrid_raw_perf_event_open(const long a[6]);
+/* Exported by task.c; libc declares them in no header. */
+VRID_EXPORT int capget(cap_user_header_t hdr, cap_user_data_t data);
+VRID_EXPORT int capset(cap_user_header_t hdr, const cap_user_data_t data);
 
 /* ---- SysV IPC (ipc.c) ------------------------------------------------ */
 
@@ -364,6 +427,42 @@ VRID_HIDDEN int vrid_sysvipc_open(const char *sys_path, int flags);
  * *_INFO and IPC_INFO returns, the chain's highest index.
  */
 VRID_HIDDEN int vrid_ipc_info_out(enum vrid_type type, int cmd, void *buf);
+
+/* ---- the quiesce signal (quiesce.c, blocked.c, signal.c) ------------ */
+
+/* The real-time signal the layer keeps for itself (vrid_abi.h). */
+#define VRID_SIGNAL (SIGRTMAX - VRID_SIGNAL_OFFSET)
+
+/*
+ * Times this thread took VRID_SIGNAL.  A call the kernel never restarts
+ * that fails EINTR while it changed was cut short by the layer, and the
+ * wrapper calls again (an application signal in the same call is then
+ * not reported: see docs/limits.md).
+ */
+extern __thread unsigned vrid_quiesce_hits __attribute__((tls_model("initial-exec"))) VRID_HIDDEN;
+
+static inline unsigned vrid_quiesce_seen(void)
+{
+	return __atomic_load_n(&vrid_quiesce_hits, __ATOMIC_RELAXED);
+}
+
+static inline int vrid_quiesce_cut(unsigned seen)
+{
+	return errno == EINTR && vrid_quiesce_seen() != seen;
+}
+
+/* set without VRID_SIGNAL, in out; returns out, or NULL for a NULL set. */
+VRID_HIDDEN const sigset_t *vrid_sigset_in(const sigset_t *set, sigset_t *out);
+
+/* The end of a relative timeout, so that a call cut short goes on with what is left. */
+struct vrid_deadline {
+	struct timespec end;	/* CLOCK_MONOTONIC */
+	const struct timespec *timeout;	/* the caller's, or NULL: none */
+};
+VRID_HIDDEN void vrid_deadline_start(struct vrid_deadline *d, const struct timespec *timeout);
+/* The time left in *left (zero once past), or NULL when there is no timeout. */
+VRID_HIDDEN const struct timespec *vrid_deadline_left(const struct vrid_deadline *d,
+						      struct timespec *left);
 
 /* ---- environment across exec (exec.c) ------------------------------- */
 

@@ -137,4 +137,18 @@ struct vrid_header {
 	struct vrid_section sections[VRID_SECTIONS_MAX];
 };
 
+/*
+ * The quiesce protocol (quiesce.c, package quiesce): the layer reserves
+ * the real-time signal SIGRTMAX - VRID_SIGNAL_OFFSET (63 on Linux) and
+ * hides it from the application.  The host sends it with
+ * rt_sigqueueinfo, si_code SI_QUEUE, and one of these in si_value.
+ * DETACH: park every thread, detach each System V shm attachment, keep
+ * its range reserved, and wait.  ATTACH: re-attach each at its address,
+ * through the table (so a rebound id attaches the new segment), and
+ * resume.  The host reads /proc/<pid>/maps to see either done.
+ */
+#define VRID_SIGNAL_OFFSET	1
+#define VRID_QUIESCE_DETACH	0x56510001
+#define VRID_QUIESCE_ATTACH	0x56510002
+
 #endif

@@ -29,6 +29,8 @@ pid_t vrid_waited_out(pid_t spid, int reaped)
 
 	if (spid <= 0)
 		return spid;
+	if (vrid_tracing())
+		return vrid_tracer_waited_out(spid);
 	/* Children the chain never saw (forked inside libc, say) get an id now. */
 	vpid = vrid_pid_out(spid);
 	if (vpid == 0)
