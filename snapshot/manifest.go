@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vrid/vrid/quiesce"
 	"github.com/vrid/vrid/vresource"
 )
 
@@ -58,12 +59,19 @@ type Manifest struct {
 	// ShellJob: the root's session was outside the tree (a chain of vrid
 	// run always is).
 	ShellJob bool `json:"shell_job"`
-	// Quiesced are the virtual pids whose SysV shm attachments were
+	// Quiesced are the processes whose SysV shm attachments were
 	// detached for the dump; they are told to attach again once resumed.
-	Quiesced []int32 `json:"quiesced"`
+	Quiesced []Quiesced `json:"quiesced"`
 	// Files holds the sha256 of every other file of the image, by its
 	// slash-separated path in the directory.
 	Files map[string]string `json:"files"`
+}
+
+// Quiesced is a process that was dumped with its SysV shm detached, and
+// the mappings it had (package quiesce).
+type Quiesced struct {
+	VirtPid int32             `json:"virt_pid"`
+	SysV    []quiesce.Mapping `json:"sysv"`
 }
 
 // readManifest reads dir's manifest and checks its format version,

@@ -1,23 +1,21 @@
 package snapshot
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vrid/vrid/harness"
+	"github.com/vrid/vrid/quiesce"
 	"github.com/vrid/vrid/vresource"
 )
 
-// errNoQuiesce: a process has System V shm attached, which CRIU refuses
-// to dump outside an IPC namespace of the tree's own, and the layer's
-// quiesce step that detaches them is not built yet.
-var errNoQuiesce = errors.New("System V shm attached, and detaching it for the dump (the layer's quiesce step) is not available in this build")
+// quiesceTimeout bounds each wait of the quiesce protocol: a process
+// that does not detach or attach in it is named in the error.
+const quiesceTimeout = 10 * time.Second
 
 // members lists the chain's processes: everything below its supervisor,
 // the root and the orphans the supervisor adopted.  The table is the
@@ -30,39 +28,14 @@ func members(ch vresource.Chain) ([]int, error) {
 	return pids, nil
 }
 
-// mapsSysV reports whether process pid has a System V segment attached.
-func mapsSysV(pid int) (bool, error) {
-	maps, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
-	if err != nil {
-		return false, err
-	}
-	return bytes.Contains(maps, []byte("/SYSV")), nil
-}
-
 // quiesce detaches the SysV shm attachments of every member that has
-// one, so that CRIU never sees a map it refuses.
+// one (package quiesce), so that CRIU never sees a map it refuses.
 func (s *taking) quiesce() error {
-	var users []int
-	for _, pid := range s.members {
-		ok, err := mapsSysV(pid)
-		if err != nil {
-			return fmt.Errorf("maps of %d: %w", pid, err)
-		}
-		if ok {
-			users = append(users, pid)
-		}
+	procs, err := quiesce.Detach(s.members, quiesceTimeout)
+	if err != nil {
+		return err
 	}
-	if len(users) > 0 {
-		return fmt.Errorf("processes %v: %w", users, errNoQuiesce)
-	}
-	return nil
-}
-
-// attachShm tells quiesced processes to attach their segments again.
-func attachShm(pids []int) error {
-	if len(pids) > 0 {
-		return fmt.Errorf("attach processes %v: %w", pids, errNoQuiesce)
-	}
+	s.detached = procs
 	return nil
 }
 

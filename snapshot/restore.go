@@ -14,6 +14,7 @@ import (
 	"github.com/vrid/vrid/config"
 	"github.com/vrid/vrid/criu"
 	"github.com/vrid/vrid/harness"
+	"github.com/vrid/vrid/quiesce"
 	"github.com/vrid/vrid/sysv"
 	"github.com/vrid/vrid/vresource"
 )
@@ -274,13 +275,15 @@ func (r *restoring) restoreTree(ctx context.Context, dir string, tree *criu.Tree
 		return err
 	}
 	r.ch.RootPid = root
-	var quiesced []int
-	for _, virt := range r.m.Quiesced {
-		if sys, ok := r.tables.Lookup(vresource.PID, virt); ok {
-			quiesced = append(quiesced, int(sys))
+	var quiesced []quiesce.Process
+	for _, q := range r.m.Quiesced {
+		sys, ok := r.tables.Lookup(vresource.PID, q.VirtPid)
+		if !ok {
+			return fmt.Errorf("quiesced process %d has no pid after the restore", q.VirtPid)
 		}
+		quiesced = append(quiesced, quiesce.Process{Pid: int(sys), SysV: q.SysV})
 	}
-	if err := attachShm(quiesced); err != nil {
+	if err := quiesce.Attach(quiesced, quiesceTimeout); err != nil {
 		return err
 	}
 	return os.RemoveAll(r.work)

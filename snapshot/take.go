@@ -17,6 +17,7 @@ import (
 	"github.com/vrid/vrid/chain"
 	"github.com/vrid/vrid/config"
 	"github.com/vrid/vrid/criu"
+	"github.com/vrid/vrid/quiesce"
 	"github.com/vrid/vrid/sysv"
 	"github.com/vrid/vrid/vresource"
 )
@@ -100,7 +101,7 @@ func Take(ctx context.Context, o Options) (*Manifest, error) {
 		LibvridBuildID: buildID,
 		TablePath:      ch.Tables,
 		ShellJob:       true, // vrid run's supervisor leads the root's session
-		Quiesced:       []int32{},
+		Quiesced:       []Quiesced{},
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(image), "."+filepath.Base(image)+".tmp-")
 	if err != nil {
@@ -174,8 +175,8 @@ type taking struct {
 	dir  string
 	criu string
 
-	members  []int // the chain's processes, system pids
-	detached []int // processes whose SysV shm attachments were detached
+	members  []int             // the chain's processes, system pids
+	detached []quiesce.Process // processes whose SysV shm attachments are detached
 	frozen   *freezer
 }
 
@@ -270,10 +271,12 @@ func (s *taking) dump(ctx context.Context, tables *vresource.Tables) error {
 	if err := os.Mkdir(opts.ImageDir, 0o700); err != nil {
 		return err
 	}
-	for _, pid := range s.detached {
-		if virt, ok := tables.Reverse(vresource.PID, int32(pid)); ok {
-			s.m.Quiesced = append(s.m.Quiesced, virt)
+	for _, p := range s.detached {
+		virt, ok := tables.Reverse(vresource.PID, int32(p.Pid))
+		if !ok {
+			return fmt.Errorf("process %d has SysV shm attached and no virtual pid", p.Pid)
 		}
+		s.m.Quiesced = append(s.m.Quiesced, Quiesced{VirtPid: virt, SysV: p.SysV})
 	}
 	return criu.Dump(ctx, opts)
 }
@@ -302,7 +305,7 @@ func (s *taking) resume() error {
 		s.frozen = nil
 	}
 	if len(s.detached) > 0 {
-		errs = append(errs, attachShm(s.detached))
+		errs = append(errs, quiesce.Attach(s.detached, quiesceTimeout))
 		s.detached = nil
 	}
 	return errors.Join(errs...)

@@ -520,3 +520,116 @@ func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
+
+// The programs of the cases, each checking itself after a restore: (a)'s
+// ids and objects, (c) several segments with a fixed key shared with a
+// child that keeps writing, (f) threads onto new tids.
+var snapPrograms = []string{"snap_ids", "snap_shm", "snap_threads"}
+
+// afterLine is what a program reports after the restore: the ids it
+// reported ready with, unchanged.
+func afterLine(ready string) string {
+	return "after" + strings.TrimPrefix(ready, "ready")
+}
+
+// snapshotTo snapshots a chain and checks the verb's output.
+func snapshotTo(t *testing.T, stateDir, name, image string, flags ...string) {
+	t.Helper()
+	args := append([]string{"snapshot", name, "--image", image}, flags...)
+	res := vrid(t, stateDir, args...)
+	if res.Code != 0 || !strings.HasSuffix(res.Stdout, " snapshotted to "+image+"\n") {
+		t.Fatalf("vrid %s:\n%s", strings.Join(args, " "), res)
+	}
+}
+
+// restoreFrom restores an image, detached, and returns the new AID.
+func restoreFrom(t *testing.T, stateDir, image string, flags ...string) string {
+	t.Helper()
+	args := append([]string{"restore", "--image", image, "--detach"}, flags...)
+	res := vrid(t, stateDir, args...)
+	if res.Code != 0 {
+		t.Fatalf("vrid %s:\n%s", strings.Join(args, " "), res)
+	}
+	return strings.TrimSpace(res.Stdout)
+}
+
+// Case (b), and (c) and (f) through their programs: snapshot, restore,
+// snapshot the restored chain, restore again; the program checks itself
+// on the third host of its ids.
+func TestRestoreMovedTwice(t *testing.T) {
+	needCRIU(t)
+	for _, prog := range snapPrograms {
+		t.Run(prog, func(t *testing.T) {
+			stateDir := t.TempDir()
+			ipcBefore := readIPC(t)
+			t.Cleanup(func() { killChainProcesses(t, stateDir) })
+			c := startSnapChain(t, stateDir, "moved", prog)
+			ready := c.waitLine(t, "ready")
+			for i, wantAID := range []string{"2", "3"} {
+				supervisor := registry(t, stateDir)["moved"].Owner.Pid
+				image := filepath.Join(t.TempDir(), "image")
+				snapshotTo(t, stateDir, "moved", image)
+				waitSupervisor(t, supervisor)
+				if aid := restoreFrom(t, stateDir, image); aid != wantAID {
+					t.Fatalf("restore %d: AID %s, want %s", i+1, aid, wantAID)
+				}
+			}
+			supervisor := registry(t, stateDir)["moved"].Owner.Pid
+			c.wake(t)
+			if got := c.waitLine(t, "after"); got != afterLine(ready) {
+				t.Errorf("after two moves: %q, want %q", got, afterLine(ready))
+			}
+			c.waitLine(t, "PASS")
+			waitSupervisor(t, supervisor)
+			checkNoLeaks(t, stateDir, ipcBefore)
+		})
+	}
+}
+
+// Case (h): a snapshot with --leave-running, then the copy restored under
+// another name while the original runs; both pass their checks.  They
+// share the report file, as the restored copy reopens the original's.
+func TestRestoreCopyBesideOriginal(t *testing.T) {
+	needCRIU(t)
+	for _, prog := range snapPrograms {
+		t.Run(prog, func(t *testing.T) {
+			stateDir := t.TempDir()
+			ipcBefore := readIPC(t)
+			t.Cleanup(func() { killChainProcesses(t, stateDir) })
+			orig := startSnapChain(t, stateDir, "orig", prog)
+			ready := orig.waitLine(t, "ready")
+			image := filepath.Join(t.TempDir(), "image")
+			snapshotTo(t, stateDir, "orig", image, "--leave-running")
+			if aid := restoreFrom(t, stateDir, image, "--name", "copy"); aid != "2" {
+				t.Fatalf("restore as copy: AID %s, want 2", aid)
+			}
+			reg := registry(t, stateDir)
+			if len(reg) != 2 || reg["orig"].AID != 1 || reg["copy"].AID != 2 {
+				t.Fatalf("registry: %v, want orig (1) and copy (2)", reg)
+			}
+			copy := &snapChain{stateDir: stateDir, name: "copy", report: orig.report}
+			for _, c := range []*snapChain{orig, copy} {
+				supervisor := registry(t, stateDir)[c.name].Owner.Pid
+				before := strings.Count(strings.Join(c.lines(t), "\n"), "PASS")
+				c.wake(t)
+				poll(t, c.name+" passes", func() bool {
+					return strings.Count(strings.Join(c.lines(t), "\n"), "PASS") == before+1
+				})
+				waitSupervisor(t, supervisor)
+			}
+			var after []string
+			for _, l := range orig.lines(t) {
+				if strings.HasPrefix(l, "FAIL") {
+					t.Errorf("%s", l)
+				}
+				if strings.HasPrefix(l, "after") {
+					after = append(after, l)
+				}
+			}
+			if len(after) != 2 || after[0] != afterLine(ready) || after[1] != afterLine(ready) {
+				t.Errorf("after lines %q, want %q twice", after, afterLine(ready))
+			}
+			checkNoLeaks(t, stateDir, ipcBefore)
+		})
+	}
+}
