@@ -45,11 +45,12 @@ test:
 demo:
 	scripts/demo.sh
 
-# ns per call native against vrid, container start runc against vrid, and
-# the Go table operations.
+# ns per call native against vrid, container start runc against vrid,
+# snapshot and restore vrid against plain CRIU, and the Go table operations.
 bench: all
 	bench/calls.sh
 	bench/start.sh
+	bench/snapshot.sh
 	$(GO) test -run '^$$' -bench . ./vresource/
 
 install: all
