@@ -155,6 +155,9 @@ func (r *restoring) run(ctx context.Context, name string) error {
 	if _, err := criu.RewritePaths(dst, map[string]string{r.m.TablePath: r.ch.Tables}); err != nil {
 		return err
 	}
+	if err := restartArgs(dst, tree, idMaps{pids: pids, sem: r.oldToNew(vresource.Sem), msg: r.oldToNew(vresource.Msg)}); err != nil {
+		return err
+	}
 	if err := rebindAll(r.tables, vresource.PID, func(sys int32) (int32, bool) {
 		n, ok := pids[int(sys)]
 		return int32(n), ok
@@ -196,18 +199,15 @@ func (r *restoring) restoreSysV() (err error) {
 		return err
 	}
 	var recs []vresource.IPCRecord
-	for _, rt := range []vresource.ResourceType{vresource.Sem, vresource.Shm, vresource.Msg} {
-		newSys := map[int32]int32{} // old system id -> new
-		for _, rb := range r.rebinds {
-			if rb.Type == rt {
-				newSys[rb.OldSys] = rb.NewSys
-				rec, err := chain.RecordIPC(rt, rb.NewSys)
-				if err != nil {
-					return err
-				}
-				recs = append(recs, rec)
-			}
+	for _, rb := range r.rebinds {
+		rec, err := chain.RecordIPC(rb.Type, rb.NewSys)
+		if err != nil {
+			return err
 		}
+		recs = append(recs, rec)
+	}
+	for _, rt := range []vresource.ResourceType{vresource.Sem, vresource.Shm, vresource.Msg} {
+		newSys := r.oldToNew(rt)
 		if err := rebindAll(r.tables, rt, func(sys int32) (int32, bool) {
 			n, ok := newSys[sys]
 			return n, ok
@@ -216,6 +216,18 @@ func (r *restoring) restoreSysV() (err error) {
 		}
 	}
 	return r.tables.AddIPCRecords(recs)
+}
+
+// oldToNew maps the old system ids of the objects of type rt that
+// restoreSysV made to their new ones.
+func (r *restoring) oldToNew(rt vresource.ResourceType) map[int32]int32 {
+	m := map[int32]int32{}
+	for _, rb := range r.rebinds {
+		if rb.Type == rt {
+			m[rb.OldSys] = rb.NewSys
+		}
+	}
+	return m
 }
 
 // rebindAll gives every entry of type rt the system id newSys maps its

@@ -49,6 +49,9 @@ func startSnapChain(t *testing.T, stateDir, name, prog string) *snapChain {
 		t.Fatalf("vrid run --detach %s:\n%s", prog, res)
 	}
 	c.waitLine(t, "ready")
+	// The supervisor records the root after starting it: a snapshot
+	// before that is refused.
+	poll(t, name+"'s root in the registry", func() bool { return registry(t, stateDir)[name].RootPid > 0 })
 	return c
 }
 
@@ -523,8 +526,9 @@ func tail(s string, n int) string {
 
 // The programs of the cases, each checking itself after a restore: (a)'s
 // ids and objects, (c) several segments with a fixed key shared with a
-// child that keeps writing, (f) threads onto new tids.
-var snapPrograms = []string{"snap_ids", "snap_shm", "snap_threads"}
+// child that keeps writing, (f) threads onto new tids, and (e) calls
+// blocked in semop, msgrcv, waitpid and sigsuspend.
+var snapPrograms = []string{"snap_ids", "snap_shm", "snap_threads", "snap_blocked"}
 
 // afterLine is what a program reports after the restore: the ids it
 // reported ready with, unchanged.
@@ -589,9 +593,11 @@ func TestRestoreMovedTwice(t *testing.T) {
 // Case (h): a snapshot with --leave-running, then the copy restored under
 // another name while the original runs; both pass their checks.  They
 // share the report file, as the restored copy reopens the original's.
+// snap_blocked is left out: the dump interrupts the original's semop and
+// msgrcv, which return EINTR there (docs/restore.md).
 func TestRestoreCopyBesideOriginal(t *testing.T) {
 	needCRIU(t)
-	for _, prog := range snapPrograms {
+	for _, prog := range snapPrograms[:3] {
 		t.Run(prog, func(t *testing.T) {
 			stateDir := t.TempDir()
 			ipcBefore := readIPC(t)

@@ -24,30 +24,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "snap.h"
+
 #define SEG_SIZE (3 * 4096 + 100)
 
-static FILE *report;
-static int failed;
-static volatile sig_atomic_t woken;
-
-static void on_usr(int sig)
-{
-	(void)sig;
-	woken = 1;
-}
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(report, "FAIL ");
-	vfprintf(report, fmt, ap);
-	fprintf(report, "\n");
-	va_end(ap);
-	fflush(report);
-	failed = 1;
-}
 
 struct msgbuf_ { long mtype; char text[32]; };
 
@@ -136,7 +116,5 @@ int main(int argc, char **argv)
 	msgctl(msg, IPC_RMID, NULL);
 	shmctl(shm, IPC_RMID, NULL);
 	fprintf(report, "after pid=%d child=%d sem=%d msg=%d shm=%d\n", getpid(), child, sem, msg, shm);
-	fprintf(report, failed ? "FAILED\n" : "PASS\n");
-	fclose(report);
-	return failed;
+	return snap_done();
 }

@@ -21,32 +21,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "snap.h"
+
 #define NSEG 3
 
 static const size_t sizes[NSEG] = { 4096 + 1, 65536, 1 << 20 };
 static const key_t keys[NSEG] = { IPC_PRIVATE, 0x7171, IPC_PRIVATE };
-static FILE *report;
-static int failed;
-static volatile sig_atomic_t woken;
-
-static void on_usr(int sig)
-{
-	(void)sig;
-	woken = 1;
-}
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(report, "FAIL ");
-	vfprintf(report, fmt, ap);
-	fprintf(report, "\n");
-	va_end(ap);
-	fflush(report);
-	failed = 1;
-}
 
 static unsigned char pattern(int seg, size_t i)
 {
@@ -127,7 +107,5 @@ int main(int argc, char **argv)
 		shmctl(ids[s], IPC_RMID, NULL);
 	}
 	fprintf(report, "after shm=%d,%d,%d at=%p,%p,%p\n", ids[0], ids[1], ids[2], at[0], at[1], at[2]);
-	fprintf(report, failed ? "FAILED\n" : "PASS\n");
-	fclose(report);
-	return failed;
+	return snap_done();
 }

@@ -17,32 +17,19 @@
 #include <string.h>
 #include <unistd.h>
 
-static FILE *report;
-static int failed;
-static volatile sig_atomic_t woken;
+#include "snap.h"
+
 static __thread volatile sig_atomic_t hit;
 static volatile sig_atomic_t hits[2];
 static pthread_mutex_t errchk, robust;
 
-static void on_usr(int sig)
+/* on_usr, and a mark for the thread that took the signal. */
+static void on_usr_thread(int sig)
 {
-	(void)sig;
-	woken = 1;
+	on_usr(sig);
 	hit = 1;
 }
 
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(report, "FAIL ");
-	vfprintf(report, fmt, ap);
-	fprintf(report, "\n");
-	va_end(ap);
-	fflush(report);
-	failed = 1;
-}
 
 static void *waiter(void *arg)
 {
@@ -69,7 +56,7 @@ static void *die_holding(void *arg)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_usr };
+	struct sigaction sa = { .sa_handler = on_usr_thread };
 	pthread_mutexattr_t attr;
 	pthread_t th[2], t;
 	sigset_t usr, none;
@@ -122,7 +109,5 @@ int main(int argc, char **argv)
 	if ((err = pthread_mutex_trylock(&robust)) != EOWNERDEAD)
 		fail("robust mutex of a dead thread: %s, want EOWNERDEAD", strerror(err));
 	fprintf(report, "after pid=%d\n", getpid());
-	fprintf(report, failed ? "FAILED\n" : "PASS\n");
-	fclose(report);
-	return failed;
+	return snap_done();
 }
