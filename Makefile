@@ -12,11 +12,12 @@ PRELOAD_HDR := $(wildcard $(PRELOAD_DIR)/*.h)
 PRELOAD_MAP := $(PRELOAD_DIR)/libvrid.map
 
 # The library lives inside every application process: strict, small, and
-# exporting only what it interposes.
+# exporting only what it interposes.  Its build id names it in snapshot
+# images: vrid restore refuses an image made under another build.
 CFLAGS_PRELOAD := -std=gnu11 -D_GNU_SOURCE -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition \
 	-Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
 	-fno-stack-protector -D_FORTIFY_SOURCE=0
-LDFLAGS_PRELOAD := -shared -Wl,--version-script=$(PRELOAD_MAP) -Wl,-z,now -Wl,-z,relro -ldl -lpthread
+LDFLAGS_PRELOAD := -shared -Wl,--build-id=sha1 -Wl,--version-script=$(PRELOAD_MAP) -Wl,-z,now -Wl,-z,relro -ldl -lpthread
 
 GO_BINS := bin/vrid bin/containerd-shim-vrid-v1 bin/vrid-hook
 # urfave/cli without its man-page generator, whose markdown package costs
@@ -44,11 +45,12 @@ test:
 demo:
 	scripts/demo.sh
 
-# ns per call native against vrid, container start runc against vrid, and
-# the Go table operations.
+# ns per call native against vrid, container start runc against vrid,
+# snapshot and restore vrid against plain CRIU, and the Go table operations.
 bench: all
 	bench/calls.sh
 	bench/start.sh
+	bench/snapshot.sh
 	$(GO) test -run '^$$' -bench . ./vresource/
 
 install: all

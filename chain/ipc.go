@@ -164,6 +164,42 @@ func RemoveIPC(t *vresource.Tables, facts vresource.Facts, log logrus.FieldLogge
 	return errors.Join(errs...)
 }
 
+// IPCRefusal judges the System V objects a chain's tables name by the
+// rules above, as teardown does, for a snapshot, which must save only the
+// chain's own: the function it returns says why the object sys of type
+// rt is not the chain's, or "" when it is.  The caller's thread must be
+// in the chain's IPC namespace (InIPCNamespace).
+func IPCRefusal(t *vresource.Tables, facts vresource.Facts) func(rt vresource.ResourceType, sys int32) string {
+	who := ipcSubject{facts: facts, samePIDNS: samePIDNamespace(facts)}
+	records := t.IPCRecords()
+	return func(rt vresource.ResourceType, sys int32) string {
+		st, err := statIPC(rt, sys)
+		if err != nil {
+			return fmt.Sprintf("IPC_STAT: %v", err)
+		}
+		var rec *vresource.IPCRecord
+		if r, ok := records[vresource.RecordKey{Type: rt, Sys: sys}]; ok {
+			rec = &r
+		}
+		return who.refusal(st, rec)
+	}
+}
+
+// RecordIPC is the record of an object vrid made for the chain (a
+// restore's), as the layer writes one for the objects the chain makes:
+// what IPC_STAT says of it now.
+func RecordIPC(rt vresource.ResourceType, sys int32) (vresource.IPCRecord, error) {
+	st, err := statIPC(rt, sys)
+	if err != nil {
+		return vresource.IPCRecord{}, fmt.Errorf("record %s %d: %w", rt, sys, err)
+	}
+	rec := vresource.IPCRecord{Type: rt, Sys: sys, Key: st.Key, CUID: st.CUID, CGID: st.CGID, CTime: st.CTime, Size: st.Size}
+	if rt == vresource.Shm {
+		rec.CPID = st.CPID
+	}
+	return rec, nil
+}
+
 // removeIPCHere removes the chain's objects if this thread is in its IPC
 // namespace, and otherwise leaves them, saying so.
 func removeIPCHere(t *vresource.Tables, facts vresource.Facts, log logrus.FieldLogger) error {

@@ -51,6 +51,10 @@ type DumpOpts struct {
 	ExternalFds []int
 	// External are more --external entries, as CRIU spells them.
 	External []string
+	// FreezeCgroup, when set, is the tree's cgroup (v1 freezer or v2):
+	// CRIU freezes it rather than stopping each task, and leaves it as
+	// it found it, so a tree the caller froze first stays frozen.
+	FreezeCgroup string
 }
 
 // RestoreOpts says how Restore restores.
@@ -135,6 +139,9 @@ func Dump(ctx context.Context, o DumpOpts) error {
 		FileLocks:      proto.Bool(o.FileLocks),
 		TcpEstablished: proto.Bool(o.TCPEstablished),
 		External:       external,
+	}
+	if o.FreezeCgroup != "" {
+		opts.FreezeCgroup = proto.String(o.FreezeCgroup)
 	}
 	if err := c.Dump(opts, nil); err != nil {
 		return fmt.Errorf("dump %d: %w", o.Pid, logError("dump", filepath.Join(o.ImageDir, dumpLog), err))

@@ -124,17 +124,54 @@ func Run(opt Options, command Command, reg vresource.Registry, ch vresource.Chai
 		opt.Log.WithError(err).Warn("cannot record the root process")
 	}
 	_ = reg.Update(ch.AID, func(c *vresource.Chain) error { c.RootPid = root; return nil })
+	status = supervise(opt, ch, root, tables, signals, logsDone)
+	_ = cmd.Process.Release()
+	return status, nil
+}
 
-	status = superviseRoot(root, tables, signals, opt.Log)
+// Supervise is Run for a chain whose root is already this process's
+// child, restored by vrid restore: it forwards signals, reaps, and tears
+// the chain down when the root exits, and returns the root's status.
+// logs is the reading end of the chain's log pipe, or nil.
+func Supervise(opt Options, reg vresource.Registry, ch vresource.Chain, tables *vresource.Tables, root int, logs *os.File) (status int, err error) {
+	defer func() {
+		if terr := chain.Teardown(opt.Config, reg, ch); terr != nil && err == nil {
+			err = terr
+		}
+	}()
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return 1, fmt.Errorf("supervise %s: become subreaper: %w", ch.AID, err)
+	}
+	noLogs := make(chan struct{})
+	close(noLogs)
+	var logsDone <-chan struct{} = noLogs
+	if logs != nil {
+		logsDone = forwardLogs(logs, opt.Log.WithField("aid", ch.AID.String()))
+	}
+	signals := make(chan os.Signal, 32)
+	signal.Notify(signals, forwarded...)
+	signal.Notify(signals, unix.SIGCHLD)
+	defer signal.Stop(signals)
+	return supervise(opt, ch, root, tables, signals, logsDone), nil
+}
+
+// supervise runs a chain whose root is started until the root exits,
+// ends what outlives it, and returns the root's status; a chain that a
+// snapshot ended says where it went and counts as a success.
+func supervise(opt Options, ch vresource.Chain, root int, tables *vresource.Tables, signals <-chan os.Signal, logsDone <-chan struct{}) int {
+	status := superviseRoot(root, tables, signals, opt.Log)
 	killChain(tables)
 	reapAll(tables)
-	_ = cmd.Process.Release()
 	select {
 	case <-logsDone:
 	case <-time.After(2 * time.Second):
 		opt.Log.Warn("a process outside the chain still holds the log pipe")
 	}
-	return status, nil
+	if dir, err := chain.Snapshotted(opt.Config, ch); err == nil && dir != "" {
+		fmt.Fprintf(opt.Stderr, "vrid: chain %s (%s) was snapshotted to %s\n", ch.Name, ch.AID, dir)
+		return 0
+	}
+	return status
 }
 
 // Signals a user sends to `vrid run` that belong to the application.
@@ -157,6 +194,10 @@ func rootProcAttr(stdin *os.File) *syscall.SysProcAttr {
 // superviseRoot forwards signals to the root and reaps children until the
 // root is reaped; it returns the root's status.
 func superviseRoot(root int, tables *vresource.Tables, signals <-chan os.Signal, log *logrus.Logger) int {
+	// A root restored before the signals were caught may be gone already.
+	if status, done := reap(root, tables, false); done {
+		return status
+	}
 	for sig := range signals {
 		if sig != unix.SIGCHLD {
 			if err := unix.Kill(root, sig.(syscall.Signal)); err != nil {
@@ -218,13 +259,13 @@ func killChain(tables *vresource.Tables) {
 			_ = unix.Kill(int(e.Sys), unix.SIGKILL)
 		}
 	}
-	for _, pid := range descendants(int(self)) {
+	for _, pid := range Descendants(int(self)) {
 		_ = unix.Kill(pid, unix.SIGKILL)
 	}
 }
 
-// descendants lists the processes below pid, from /proc.
-func descendants(pid int) []int {
+// Descendants lists the processes below pid, from /proc.
+func Descendants(pid int) []int {
 	children := map[int][]int{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {

@@ -201,6 +201,12 @@ func setQueue(sys int32, perm Perm, qbytes uint64) error {
 	return nil
 }
 
+// Remove removes the objects Restore made, for a caller whose later step
+// failed.
+func Remove(rebinds []Rebind) error {
+	return removeAll(rebinds)
+}
+
 // removeAll removes the objects a failed Restore created.
 func removeAll(rebinds []Rebind) error {
 	var errs []error

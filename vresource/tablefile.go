@@ -52,6 +52,21 @@ func CreateTablesIn(dir *os.File, name string, aid AID, opt TableOptions) (*Tabl
 	if aid == 0 {
 		return nil, fmt.Errorf("create tables %s: aid 0 names no chain", path)
 	}
+	lay := fileLayout(slots)
+	return createIn(dir, name, opt.Mode, int64(lay.size), func(mem []byte) error {
+		writeHeader(mem, aid, opt, slots, lay)
+		return nil
+	})
+}
+
+// createIn makes name in dir with mode (0: 0600) and size bytes, which
+// fill writes through a shared mapping before the file is linked into
+// place under its name, and returns it mapped.  The file is built under a
+// temporary name, so that nobody ever maps half a header, and linked, so
+// that an existing file is never replaced; neither step follows a
+// symlink.
+func createIn(dir *os.File, name string, mode os.FileMode, size int64, fill func(mem []byte) error) (*Tables, error) {
+	path := filepath.Join(dir.Name(), name)
 	// The temporary file's description stays open for the writer lock.
 	tmp := fmt.Sprintf(".%s.tmp-%d", name, rand.Uint64())
 	fd, err := unix.Openat(int(dir.Fd()), tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
@@ -64,20 +79,22 @@ func CreateTablesIn(dir *os.File, name string, aid AID, opt TableOptions) (*Tabl
 		f.Close()
 		return nil, fmt.Errorf("create tables %s: %w", path, err)
 	}
-	if opt.Mode != 0 {
-		if err := f.Chmod(opt.Mode); err != nil {
+	if mode != 0 {
+		if err := f.Chmod(mode); err != nil {
 			return fail(err)
 		}
 	}
-	lay := fileLayout(slots)
-	if err := f.Truncate(int64(lay.size)); err != nil {
+	if err := f.Truncate(size); err != nil {
 		return fail(err)
 	}
-	mem, err := unix.Mmap(int(f.Fd()), 0, int(lay.size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fail(fmt.Errorf("map: %w", err))
 	}
-	writeHeader(mem, aid, opt, slots, lay)
+	if err := fill(mem); err != nil {
+		unix.Munmap(mem)
+		return fail(err)
+	}
 	// Link, not rename: rename would silently replace an existing file.
 	if err := unix.Linkat(int(dir.Fd()), tmp, int(dir.Fd()), name, 0); err != nil {
 		unix.Munmap(mem)

@@ -27,6 +27,8 @@ func main() {
 			runCommand(),
 			psCommand(),
 			tablesCommand(),
+			snapshotCommand(),
+			restoreCommand(),
 		},
 		HideHelpCommand: true,
 	}

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Snapshot and restore, vrid against plain CRIU on the same tree, side by
+# side: snapshot time, restore time and image size, for a process with
+# 100 MiB and 1 GiB of touched heap and for a root and 8 children sharing
+# a 100 MiB System V segment, a semaphore set and a queue.  Plain CRIU
+# restores the tree onto its own pids, which are free again after the
+# dump; it cannot dump the SysV tree at all outside an IPC namespace of
+# the tree's own.  Each figure is the median of ROUNDS.  Runs in a
+# private IPC namespace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ -z ${VRID_BENCH_IN_NS:-} ]]; then
+	VRID_BENCH_IN_NS=1 exec unshare --ipc "$0" "$@"
+fi
+ROUNDS=${ROUNDS:-3}
+CRIU=${CRIU:-/opt/vrid-stack/bin/criu}
+work=$(mktemp -d /var/tmp/vrid-bench-snap.XXXXXX)
+state=$work/state
+vrid() { bin/vrid --state-dir "$state" --config "$work/config.toml" "$@"; }
+cleanup() {
+	for p in $(cat "$work"/pids 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+: >"$work/config.toml"
+gcc -O2 -o "$work/heap" criu/testdata/heap.c
+gcc -O2 -o "$work/sysvtree" bench/sysvtree.c
+
+ms() { echo $(( ($2 - $1) / 1000000 )); }
+now() { date +%s%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+wait_ready() { for _ in $(seq 1 600); do grep -q ready "$1" 2>/dev/null && return; sleep 0.05; done; echo "never ready: $1" >&2; exit 1; }
+root_of() { python3 -c 'import json,sys; print([c["root_pid"] for c in json.load(open(sys.argv[1]))["chains"]][-1])' "$state/registry.json"; }
+supervisor_of() { python3 -c 'import json,sys; print([c["owner"]["pid"] for c in json.load(open(sys.argv[1]))["chains"]][-1])' "$state/registry.json"; }
+gone() { while kill -0 "$1" 2>/dev/null; do sleep 0.02; done; }
+
+vrid_round() {	# PROGRAM MIB: prints snapshot-ms restore-ms image-bytes
+	rm -rf "$state" "$work/img"; mkdir -p "$state"
+	local aid sup t0 t1 t2 size
+	aid=$(vrid run -d --name bench -- "$work/$1" "$2")
+	wait_ready "$state/logs/$aid.log"
+	sup=$(supervisor_of)
+	t0=$(now); vrid snapshot bench --image "$work/img" >/dev/null; t1=$(now)
+	gone "$sup"
+	size=$(du -sb "$work/img" | cut -f1)
+	t2=$(now); vrid restore --image "$work/img" -d >/dev/null; local t3; t3=$(now)
+	sup=$(supervisor_of); echo "$sup" >>"$work/pids"
+	kill -9 "$(root_of)"; gone "$sup"
+	echo "$(ms "$t0" "$t1") $(ms "$t2" "$t3") $size"
+}
+
+criu_round() {	# PROGRAM MIB
+	rm -rf "$work/cimg" "$work/out"; mkdir -p "$work/cimg"
+	setsid "$work/$1" "$2" >"$work/out" 2>&1 </dev/null &
+	local pid=$! t0 t1 t2 t3 size
+	echo "$pid" >>"$work/pids"
+	wait_ready "$work/out"
+	t0=$(now); "$CRIU" dump -t "$pid" -D "$work/cimg" --shell-job -o dump.log; t1=$(now)
+	wait "$pid" 2>/dev/null || true
+	size=$(du -sb "$work/cimg" | cut -f1)
+	t2=$(now); "$CRIU" restore -D "$work/cimg" --shell-job -d -o restore.log; t3=$(now)
+	kill -9 "$pid"; gone "$pid"
+	echo "$(ms "$t0" "$t1") $(ms "$t2" "$t3") $size"
+}
+
+row() {	# LABEL PROGRAM MIB PLAIN
+	local v c
+	v=$(for _ in $(seq "$ROUNDS"); do vrid_round "$2" "$3"; done)
+	printf '| %s | %s ms | %s ms | %s MiB |' "$1" \
+		"$(awk '{print $1}' <<<"$v" | median)" "$(awk '{print $2}' <<<"$v" | median)" \
+		"$(awk '{print $3}' <<<"$v" | median | awk '{printf "%.1f", $1/1048576}')"
+	if [[ $4 == yes ]]; then
+		c=$(for _ in $(seq "$ROUNDS"); do criu_round "$2" "$3"; done)
+		printf ' %s ms | %s ms | %s MiB |\n' \
+			"$(awk '{print $1}' <<<"$c" | median)" "$(awk '{print $2}' <<<"$c" | median)" \
+			"$(awk '{print $3}' <<<"$c" | median | awk '{printf "%.1f", $1/1048576}')"
+	else
+		printf ' n/a | n/a | n/a |\n'
+	fi
+}
+
+echo "| tree | vrid snapshot | vrid restore | vrid image | criu dump | criu restore | criu image |"
+echo "|---|---|---|---|---|---|---|"
+row "100 MiB heap" heap 100 yes
+row "1 GiB heap" heap 1024 yes
+row "1+8 processes, 100 MiB SysV shm" sysvtree 100 no
