@@ -30,7 +30,7 @@ int vrid_pid_in(pid_t vpid, pid_t *spid)
 	}
 	if (vpid < 0)
 		return -ESRCH;
-	return vrid_virt_to_sys(VRID_PID, vpid, spid) == 0 ? 0 : -ESRCH;
+	return vrid_virt_to_sys(&vrid.tab, VRID_PID, vpid, spid) == 0 ? 0 : -ESRCH;
 }
 
 pid_t vrid_pid_out(pid_t spid)
@@ -39,13 +39,13 @@ pid_t vrid_pid_out(pid_t spid)
 
 	if (spid <= 0)
 		return spid;
-	return vrid_sys_to_virt(VRID_PID, spid, &vpid) == 0 ? vpid : 0;
+	return vrid_sys_to_virt(&vrid.tab, VRID_PID, spid, &vpid) == 0 ? vpid : 0;
 }
 
 pid_t vrid_pid_bind(pid_t spid)
 {
 	pid_t vpid;
-	int err = vrid_bind(VRID_PID, spid, &vpid);
+	int err = vrid_bind(&vrid.tab, VRID_PID, spid, &vpid);
 
 	if (err < 0) {
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot record process %d: %s", spid,
@@ -62,7 +62,7 @@ pid_t vrid_pid_bind(pid_t spid)
 void vrid_pid_reaped(pid_t spid)
 {
 	if (vrid_sys2(SYS_kill, -spid, 0) == -ESRCH)
-		vrid_remove_sys(VRID_PID, spid);
+		vrid_remove_sys(&vrid.tab, VRID_PID, spid);
 }
 
 /* ---- who am I ------------------------------------------------------- */
@@ -114,7 +114,7 @@ VRID_EXPORT pid_t getpid(void)
 static void forget_thread(void *unused)
 {
 	(void)unused;
-	vrid_remove_sys(VRID_PID, (pid_t)vrid_sys0(SYS_gettid));
+	vrid_remove_sys(&vrid.tab, VRID_PID, (pid_t)vrid_sys0(SYS_gettid));
 }
 
 static void make_tid_key(void)
@@ -155,7 +155,7 @@ void vrid_pid_child(void)
 {
 	pid_t sys = (pid_t)vrid_sys0(SYS_getpid);
 
-	vrid_lock_after_fork();
+	vrid_lock_after_fork(&vrid.tab);
 	__atomic_store_n(&pid_cache, cache_of(sys, bind_self_or_die(sys)), __ATOMIC_RELAXED);
 	tid_cache = 0;
 }
@@ -190,7 +190,7 @@ static int kill_chain(int sig)
 {
 	struct kill_all k = { .sig = sig, .self = (pid_t)vrid_sys0(SYS_getpid) };
 
-	vrid_each(VRID_PID, kill_one, &k);
+	vrid_each(&vrid.tab, VRID_PID, kill_one, &k);
 	if (k.sent > 0)
 		return 0;
 	return vrid_fail(k.err ? k.err : -ESRCH);

@@ -3,10 +3,13 @@ package vresource
 import (
 	"bufio"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // heldLock is the writer lock of a table file, held by someone other than
@@ -16,21 +19,27 @@ type heldLock struct {
 	kill   func() // SIGKILLs the holder; nil when the holder is this process
 }
 
-// holdInProcess takes the lock through another Tables of the same file,
-// which has an open file description of its own.
+// holdInProcess takes the lock through another open file description of
+// the file in this process, as another Tables of it would.
 func holdInProcess(t *testing.T, path string) heldLock {
-	other, err := OpenTables(path)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { other.Close() })
-	if err := other.lockWriter(); err != nil {
+	t.Cleanup(func() { f.Close() })
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: unix.SEEK_SET, Start: 0, Len: 1}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
 		t.Fatal(err)
 	}
-	return heldLock{unlock: other.unlockWriter}
+	return heldLock{unlock: func() {
+		lk.Type = unix.F_UNLCK
+		if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+			t.Fatal(err)
+		}
+	}}
 }
 
-// holdInDriver has a driver process, C or Go, take the lock.
+// holdInDriver has a driver process take the lock.
 func holdInDriver(t *testing.T, cmd *exec.Cmd) heldLock {
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -72,10 +81,10 @@ func holdInDriver(t *testing.T, cmd *exec.Cmd) heldLock {
 	}
 }
 
-// TestWriterLockExcludes has the lock held by a C process (vrid_lock of
-// table.c), a Go process and another Tables in this process, and wants a
-// Go writer to wait for it: until the holder lets go, or until the kernel
-// drops the lock of a holder killed while holding it.
+// TestWriterLockExcludes has the lock held by a process of the chain
+// (vrid_lock of lock.c) and by another description in this process, and
+// wants a Go writer to wait for it: until the holder lets go, or until
+// the kernel drops the lock of a holder killed while holding it.
 func TestWriterLockExcludes(t *testing.T) {
 	driver := buildDriver(t)
 	tests := []struct {
@@ -89,13 +98,7 @@ func TestWriterLockExcludes(t *testing.T) {
 		{"c process killed", func(t *testing.T, path string) heldLock {
 			return holdInDriver(t, driverCommand(driver, path))
 		}, true},
-		{"go process unlocks", func(t *testing.T, path string) heldLock {
-			return holdInDriver(t, helperCommand("tables", "VRID_TABLE="+path))
-		}, false},
-		{"go process killed", func(t *testing.T, path string) heldLock {
-			return holdInDriver(t, helperCommand("tables", "VRID_TABLE="+path))
-		}, true},
-		{"other tables in this process", holdInProcess, false},
+		{"another description in this process", holdInProcess, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,14 +139,12 @@ func TestWriterLockExcludes(t *testing.T) {
 	}
 }
 
-// TestWriterLockOfGoWaitsForC is the other way round: a C writer waits
-// while this process holds the lock.
-func TestWriterLockOfGoWaitsForC(t *testing.T) {
+// TestWriterLockOfHostWaitsForChain is the other way round: a process of
+// the chain waits while this process holds the lock.
+func TestWriterLockOfHostWaitsForChain(t *testing.T) {
 	driver := buildDriver(t)
 	tb := newTables(t, TableOptions{})
-	if err := tb.lockWriter(); err != nil {
-		t.Fatal(err)
-	}
+	held := holdInProcess(t, tb.path)
 	cmd := driverCommand(driver, tb.path)
 	cmd.Stdin = strings.NewReader("bind 0 77\n")
 	done := make(chan string, 1)
@@ -156,14 +157,14 @@ func TestWriterLockOfGoWaitsForC(t *testing.T) {
 	}()
 	select {
 	case out := <-done:
-		tb.unlockWriter()
+		held.unlock()
 		t.Fatalf("C bind went past the held lock: %q", out)
 	case <-time.After(200 * time.Millisecond):
 	}
 	if _, ok := tb.Lookup(PID, 77); ok {
 		t.Error("C bound 77 while Go held the lock")
 	}
-	tb.unlockWriter()
+	held.unlock()
 	if out := <-done; out != "77\n" {
 		t.Errorf("C bind after unlock: %q, want 77", out)
 	}
