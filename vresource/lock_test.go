@@ -2,8 +2,10 @@ package vresource
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"os/exec"
 	"strings"
 	"testing"
@@ -167,5 +169,114 @@ func TestWriterLockOfHostWaitsForChain(t *testing.T) {
 	held.unlock()
 	if out := <-done; out != "77\n" {
 		t.Errorf("C bind after unlock: %q, want 77", out)
+	}
+}
+
+// driverSession is a C driver process kept running, to which a test says
+// one command at a time.
+type driverSession struct {
+	say func(cmdLine string) string
+}
+
+func startDriver(t *testing.T, driver, path string) driverSession {
+	t.Helper()
+	cmd := driverCommand(driver, path)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	answers := bufio.NewReader(stdout)
+	return driverSession{say: func(cmdLine string) string {
+		t.Helper()
+		if _, err := io.WriteString(stdin, cmdLine+"\n"); err != nil {
+			t.Fatalf("driver %s: %v\n%s", cmdLine, err, stderr.String())
+		}
+		got, err := answers.ReadString('\n')
+		if err != nil {
+			t.Fatalf("driver %s: %v\n%s", cmdLine, err, stderr.String())
+		}
+		return strings.TrimSuffix(got, "\n")
+	}}
+}
+
+// TestReattach has a process of the chain attached to the table file
+// when a restore rebinds ids and bumps the generation, or puts a copy of
+// the file in its place and restores the process onto it, as a restore
+// from an image does (CRIU maps the copy and opens the process's fds on
+// it).  The process goes on writing, to the file now at the path, and
+// sees what the restore wrote; a copy that is not newer is refused, as a
+// file that is not the chain's is.
+func TestReattach(t *testing.T) {
+	driver := buildDriver(t)
+	tests := []struct {
+		name    string
+		replace bool   // a copy, a new inode, takes the path
+		bump    int    // generations the restore adds
+		want    string // the process's answer to a bind after the restore
+	}{
+		{"rebound in place", false, 1, "601"},
+		{"copy of a newer generation", true, 1, "601"},
+		{"copy of the same generation", true, 0, fmt.Sprintf("error %d", unix.ESTALE)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := newTables(t, TableOptions{Slots: small()})
+			proc := startDriver(t, driver, tb.path)
+			if got := proc.say("bind 0 500"); got != "500" {
+				t.Fatalf("bind before: %q", got)
+			}
+			restored := tb.path
+			if tt.replace {
+				restored = filepath.Join(filepath.Dir(tb.path), "restored")
+				copyFile(t, tb.path, restored)
+			}
+			rt, err := OpenTables(restored)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rt.Close()
+			if err := rt.Rebind(PID, 500, 700); err != nil {
+				t.Fatal(err)
+			}
+			for range tt.bump {
+				if _, err := rt.BumpGeneration(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.replace {
+				if err := os.Rename(restored, tb.path); err != nil {
+					t.Fatal(err)
+				}
+				if got := proc.say("restored"); got != "restored" {
+					t.Fatalf("restore the process: %q", got)
+				}
+			}
+			got := proc.say("bind 0 601")
+			if got != tt.want {
+				t.Fatalf("bind after the restore: %q, want %q", got, tt.want)
+			}
+			if got != "601" {
+				return
+			}
+			if sys := proc.say("lookup 0 500"); sys != "700" {
+				t.Errorf("the process looks up 500 as %s, want the restored 700", sys)
+			}
+			if virt, ok := rt.Reverse(PID, 601); !ok || virt != 601 {
+				t.Errorf("the file at the path has 601 as %d, %v: the process wrote elsewhere", virt, ok)
+			}
+		})
 	}
 }

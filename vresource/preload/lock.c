@@ -140,19 +140,22 @@ static int open_table(struct vrid_table *t)
 }
 
 /*
- * The generation moved: a restore rebound ids, and this process may be a
- * restored one, holding an fd CRIU opened, or the file a copy.  It drops
- * its description and opens one of its own, adopting a copy.
+ * A description of this process's own, in place of the one it has: after
+ * fork, or when the generation moved (a restore rebound ids, and this
+ * process may be a restored one, holding an fd CRIU opened, or the file a
+ * copy, which is adopted).  On failure the old one stays, for
+ * lock_fd_get to judge.
  */
 static int renew(struct vrid_table *t)
 {
-	int fd;
+	int old = t->lock_fd, was_table = old >= 0 && is_table_fd(t, old);
+	int fd = open_table(t);
 
-	if (t->lock_fd >= 0 && is_table_fd(t, t->lock_fd))
-		close_fd(t->lock_fd);
-	t->lock_fd = -1;
-	if ((fd = open_table(t)) < 0)
+	if (fd < 0)
 		return fd;
+	/* Of the file as checked before, or as adopted now (CRIU's): ours either way. */
+	if (old >= 0 && (was_table || is_table_fd(t, old)))
+		close_fd(old);
 	vrid_lock_adopt(t, fd);
 	t->generation = __atomic_load_n(&t->hdr->generation, __ATOMIC_ACQUIRE);
 	return fd;
@@ -166,14 +169,8 @@ static int renew(struct vrid_table *t)
  */
 void vrid_lock_after_fork(struct vrid_table *t)
 {
-	int fd;
-
 	__atomic_store_n(&t->thread_owner, 0, __ATOMIC_RELAXED);
-	if (t->lock_fd >= 0 && is_table_fd(t, t->lock_fd))
-		close_fd(t->lock_fd);
-	t->lock_fd = -1;
-	if ((fd = open_table(t)) >= 0)
-		vrid_lock_adopt(t, fd);
+	renew(t);
 }
 
 /*

@@ -25,6 +25,9 @@
  *   die-rebuild-cut TYPE N        after N moves of the rebuild of by_virt
  *   die-rebinding TYPE VIRT SYS STEP   after STEP steps of vrid_rebind
  *                          no answer: a writer killed inside a write
+ *   restored               "restored" once the file now at the path is
+ *                          mapped over the table and open at the lock's
+ *                          fd number, as CRIU restores a process
  *
  * Between lock and unlock only commands that don't write may run.  Any
  * other failure prints "error ERRNO".  TYPE is the number of enum
@@ -231,6 +234,15 @@ static void run(const char *cmd, long a, long b, long c, long d)
 	} else if (strcmp(cmd, "unlock") == 0) {
 		vrid_unlock(&tab, &lock_saved);
 		puts("unlocked");
+	} else if (strcmp(cmd, "restored") == 0) {
+		int fd = open(tab.path, O_RDWR | O_CLOEXEC);
+
+		if (fd < 0 || mmap(tab.hdr, tab.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
+		    dup3(fd, tab.lock_fd, O_CLOEXEC) < 0)
+			printf("error %d\n", errno);
+		else
+			puts("restored");
+		close(fd);
 	} else if (strncmp(cmd, "die-", 4) == 0) {
 		die_writing(cmd, type, (int32_t)b, (int32_t)c, d);
 	} else {
