@@ -43,37 +43,16 @@ func holdInProcess(t *testing.T, path string) heldLock {
 
 // holdInDriver has a driver process take the lock.
 func holdInDriver(t *testing.T, cmd *exec.Cmd) heldLock {
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
+	proc := startDriver(t, cmd)
+	if got := proc.say("lock"); got != "locked" {
+		t.Fatalf("driver lock: %q", got)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	answers := bufio.NewReader(stdout)
-	say := func(cmdLine, want string) {
-		t.Helper()
-		if _, err := io.WriteString(stdin, cmdLine+"\n"); err != nil {
-			t.Fatalf("driver %s: %v", cmdLine, err)
-		}
-		got, err := answers.ReadString('\n')
-		if err != nil || got != want+"\n" {
-			t.Fatalf("driver %s: %q, %v; want %q\n%s", cmdLine, got, err, want, stderr.String())
-		}
-	}
-	say("lock", "locked")
 	return heldLock{
-		unlock: func() { say("unlock", "unlocked") },
+		unlock: func() {
+			if got := proc.say("unlock"); got != "unlocked" {
+				t.Fatalf("driver unlock: %q", got)
+			}
+		},
 		kill: func() {
 			if err := cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
@@ -178,9 +157,8 @@ type driverSession struct {
 	say func(cmdLine string) string
 }
 
-func startDriver(t *testing.T, driver, path string) driverSession {
+func startDriver(t *testing.T, cmd *exec.Cmd) driverSession {
 	t.Helper()
-	cmd := driverCommand(driver, path)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +173,7 @@ func startDriver(t *testing.T, driver, path string) driverSession {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		stdin.Close()
+		cmd.Process.Kill()
 		cmd.Wait()
 	})
 	answers := bufio.NewReader(stdout)
@@ -234,7 +212,7 @@ func TestReattach(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tb := newTables(t, TableOptions{Slots: small()})
-			proc := startDriver(t, driver, tb.path)
+			proc := startDriver(t, driverCommand(driver, tb.path))
 			if got := proc.say("bind 0 500"); got != "500" {
 				t.Fatalf("bind before: %q", got)
 			}
