@@ -201,7 +201,6 @@ static int lock_fd_get(struct vrid_table *t)
 static int lock_threads(struct vrid_table *t, int64_t deadline)
 {
 	uint32_t me = (uint32_t)vrid_sys0(SYS_gettid);
-	long self = vrid_sys0(SYS_getpid);
 	int64_t pause = PAUSE_FIRST_NS;
 
 	for (unsigned spins = 1;; spins++) {
@@ -214,7 +213,7 @@ static int lock_threads(struct vrid_table *t, int64_t deadline)
 		 * Not a thread of ours any more: a child of fork inherits the
 		 * word of a thread that stayed in the parent.
 		 */
-		if (spins % 64 == 0 && vrid_sys3(SYS_tgkill, self, owner, 0) == -ESRCH)
+		if (spins % 64 == 0 && vrid_sys3(SYS_tgkill, vrid_sys0(SYS_getpid), owner, 0) == -ESRCH)
 			__atomic_compare_exchange_n(&t->thread_owner, &owner, 0, 0,
 						    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 		/* The host's threads may wait long on a wedged chain: they sleep, and give up. */
