@@ -198,10 +198,10 @@ static int lock_fd_get(struct vrid_table *t)
 	return fd;
 }
 
-static int lock_threads(struct vrid_table *t, int64_t deadline)
+static int lock_threads(struct vrid_table *t)
 {
 	uint32_t me = (uint32_t)vrid_sys0(SYS_gettid);
-	int64_t pause = PAUSE_FIRST_NS;
+	int64_t pause = PAUSE_FIRST_NS, deadline = 0;
 
 	for (unsigned spins = 1;; spins++) {
 		uint32_t owner = 0;
@@ -218,7 +218,9 @@ static int lock_threads(struct vrid_table *t, int64_t deadline)
 						    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 		/* The host's threads may wait long on a wedged chain: they sleep, and give up. */
 		if ((t->flags & VRID_TABLE_BOUNDED) && spins >= 64) {
-			if (now_ns() >= deadline)
+			if (deadline == 0)
+				deadline = now_ns() + t->wait_ns;
+			else if (now_ns() >= deadline)
 				return -ETIMEDOUT;
 			pause_grow(&pause);
 			continue;
@@ -246,14 +248,15 @@ static int ofd_lock(int fd, int cmd, short type)
  */
 static int ofd_wrlock(struct vrid_table *t, int fd)
 {
-	int64_t pause = PAUSE_FIRST_NS, deadline;
+	int64_t pause = PAUSE_FIRST_NS, deadline = 0;
 	int err;
 
 	if (!(t->flags & VRID_TABLE_BOUNDED))
 		return ofd_lock(fd, F_OFD_SETLKW, F_WRLCK);
-	deadline = now_ns() + (t->wedged ? 0 : t->wait_ns);
 	while ((err = ofd_lock(fd, F_OFD_SETLK, F_WRLCK)) == -EAGAIN || err == -EACCES ||
 	       err == -EINTR) {
+		if (deadline == 0)
+			deadline = now_ns() + (t->wedged ? 0 : t->wait_ns);
 		if (now_ns() >= deadline) {
 			err = -ETIMEDOUT;
 			break;
@@ -277,7 +280,7 @@ int vrid_lock(struct vrid_table *t, sigset_t *saved)
 
 	sigfillset(&all);
 	mask_signals(t, SIG_BLOCK, &all, saved);
-	err = lock_threads(t, (t->flags & VRID_TABLE_BOUNDED) ? now_ns() + t->wait_ns : 0);
+	err = lock_threads(t);
 	if (err == 0 && (t->flags & VRID_TABLE_PRIVATE)) {
 		vrid_repair_locked(t);	/* a copy: nobody else writes it */
 		return 0;
