@@ -167,10 +167,13 @@ static int renew(struct vrid_table *t)
  * not keep alive should the parent die holding it: the child opens its
  * own now, while it still has its parent's rights and root.
  */
-void vrid_lock_after_fork(struct vrid_table *t)
+int vrid_lock_after_fork(struct vrid_table *t)
 {
+	int fd;
+
 	__atomic_store_n(&t->thread_owner, 0, __ATOMIC_RELAXED);
-	renew(t);
+	fd = renew(t);
+	return fd < 0 ? fd : 0;
 }
 
 /*

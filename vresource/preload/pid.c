@@ -150,13 +150,32 @@ VRID_EXPORT pid_t getppid(void)
 	return vrid_on() ? vrid_pid_out(sys) : sys;
 }
 
+/*
+ * A new child that can't take the writer lock (its process dropped the
+ * rights to open the table file) waits for its parent, which records
+ * every child it forks (vrid_child_out), to record it; it dies if the
+ * parent goes first.
+ */
+static pid_t recorded_by_parent(pid_t sys)
+{
+	long parent = vrid_sys0(SYS_getppid);
+	pid_t virt;
+
+	while (vrid_sys_to_virt(&vrid.tab, VRID_PID, sys, &virt) != 0) {
+		if (vrid_sys0(SYS_getppid) != parent)
+			vrid_sys(SYS_exit_group, 127, 0, 0, 0, 0, 0);
+		vrid_sys0(SYS_sched_yield);
+	}
+	return virt;
+}
+
 /* Called in a new child before anything else runs there. */
 void vrid_pid_child(void)
 {
 	pid_t sys = (pid_t)vrid_sys0(SYS_getpid);
+	pid_t virt = vrid_lock_after_fork(&vrid.tab) < 0 ? recorded_by_parent(sys) : bind_self_or_die(sys);
 
-	vrid_lock_after_fork(&vrid.tab);
-	__atomic_store_n(&pid_cache, cache_of(sys, bind_self_or_die(sys)), __ATOMIC_RELAXED);
+	__atomic_store_n(&pid_cache, cache_of(sys, virt), __ATOMIC_RELAXED);
 	tid_cache = 0;
 }
 

@@ -185,7 +185,8 @@ VRID_HIDDEN int vrid_lock(struct vrid_table *t, sigset_t *saved);
 VRID_HIDDEN void vrid_unlock(struct vrid_table *t, const sigset_t *saved);
 /* The file's fd from attach becomes this process's lock description. */
 VRID_HIDDEN void vrid_lock_adopt(struct vrid_table *t, int fd);
-VRID_HIDDEN void vrid_lock_after_fork(struct vrid_table *t);
+/* In a new child: a description of its own; an error if it can't open one. */
+VRID_HIDDEN int vrid_lock_after_fork(struct vrid_table *t);
 /*
  * For a reader that waited on a rebuild too long: its writer died, and
  * taking the lock repairs it.  *since is 0 before a reader's first call;
