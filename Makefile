@@ -23,7 +23,10 @@ GO_BINS := bin/vrid bin/containerd-shim-vrid-v1 bin/vrid-hook
 # urfave/cli without its man-page generator, whose markdown package costs
 # every start of vrid and vrid-hook 0.7 ms of init.
 GO_TAGS := urfave_cli_no_docs
-GO_SRC  := $(shell find . -name '*.go' -not -path './_output/*' 2>/dev/null) go.mod go.sum
+# Package vresource builds the preload library's table engine through cgo.
+export CGO_ENABLED := 1
+GO_SRC  := $(shell find . -name '*.go' -not -path './_output/*' 2>/dev/null) go.mod go.sum \
+	$(wildcard vresource/*.c vresource/*.h) $(PRELOAD_SRC) $(PRELOAD_HDR)
 
 .PHONY: all test test-unit test-integration bench clean install demo
 

@@ -221,6 +221,8 @@ criu_selftest() {
 	log "CRIU dump/restore of pid $pid works"
 }
 
+# vrid's own Go binaries build the table engine through cgo, as runc does.
+command -v gcc >/dev/null || apt_install gcc libc6-dev
 install_containerd
 install_runc
 install_crictl

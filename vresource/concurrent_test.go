@@ -266,7 +266,7 @@ func TestLookupsDuringRebuilds(t *testing.T) {
 			}
 		}
 	}
-	d := &tb.hdr.Tables[Sem]
+	d := descOf(tb, Sem)
 	if d.Rebuilds == 0 || d.Rebuilds%2 != 0 {
 		t.Errorf("rebuilds %d, want some, and none running", d.Rebuilds)
 	}

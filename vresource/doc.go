@@ -4,7 +4,9 @@
 // shared with the preload layer, and translation through those tables.
 //
 // The table file is the one binary contract between Go and the C layer in
-// preload/; its layout is mirrored from preload/vrid_abi.h and its
-// algorithm from preload/table.c, bit for bit, so that Go and C processes
-// can read and write one file at the same time.
+// preload/.  Go creates it, with its layout mirrored from
+// preload/vrid_abi.h; everything else, from checking a file to lookups,
+// binds, rebinds and repairs, is the layer's own table engine
+// (preload/table.h), which this package compiles in through cgo
+// (engine.go): Go and the chain's processes run one engine on one file.
 package vresource

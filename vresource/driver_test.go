@@ -11,14 +11,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // A driver runs a script of table commands, one a line, and answers one
-// line each (dump: several, ending in "end").  testdata/interop.c speaks
-// the same protocol over the real table.c, so one script can run on
-// either side and the answers compared.
+// line each (dump: several, ending in "end").  testdata/driver.c speaks
+// the protocol as a process of a chain, through the engine as the layer
+// builds it; runLine speaks most of it through a Tables, so that one
+// script can run in a chain's process, a Go process or a goroutine.
 //
 //	bind TYPE SYS          VIRT, or "full", or "invalid"
 //	lookup TYPE VIRT       SYS, or "absent"
@@ -29,17 +28,10 @@ import (
 //	live TYPE              the entry count
 //	counts TYPE            "LIVE TOMBS_BY_VIRT TOMBS_BY_SYS REBUILDS"
 //	dump TYPE              "VIRT SYS" per entry in slot order, then "end"
-//	derive AID VKEY N      deriveKey for any AID and attempt N
-//	lock                   "locked" once it holds the writer lock
-//	unlock                 "unlocked" once it has let it go
-//	die-inserting TYPE VIRT SYS
-//	die-removing TYPE SYS
-//	die-rebuilding TYPE    no answer: a writer killed inside a write
 //
-// Between lock and unlock only commands that don't write may run.  The
-// die commands kill the process that runs them, so only a driver process
-// may (helperCommand).  Other failures answer "error: " and the error
-// (C: "error ERRNO").
+// Only the C driver knows derive, lock, unlock and the die commands,
+// which kill a writer inside a write (see testdata/driver.c).  Other
+// failures answer "error: " and the error (C: "error ERRNO").
 
 // runLine runs one command on tb and returns its answer, without the
 // final newline.
@@ -83,55 +75,20 @@ func runLine(tb *Tables, line string) string {
 	case "live":
 		return strconv.Itoa(int(tb.Live(rt)))
 	case "counts":
-		d := tb.idx[rt].desc
+		d := descOf(tb, rt)
 		return fmt.Sprintf("%d %d %d %d", tb.Live(rt), d.TombsByVirt, d.TombsBySys, atomic.LoadUint32(&d.Rebuilds))
 	case "dump":
-		// Under the writer lock, as vrid_each walks.
-		if err := tb.lockWriter(); err != nil {
-			return answer("", err)
+		list, errno := tb.eng.list(rt) // in slot order
+		if errno != 0 {
+			return answer("", errno)
 		}
 		var b strings.Builder
-		for _, e := range tb.idx[rt].list() {
+		for _, e := range list {
 			fmt.Fprintf(&b, "%d %d\n", e.Virt, e.Sys)
 		}
-		tb.unlockWriter()
 		return b.String() + "end"
-	case "derive":
-		return strconv.Itoa(int(deriveKey(AID(arg(1)), int32(arg(2)), uint32(arg(3)))))
-	case "lock":
-		return answer("locked", tb.lockWriter())
-	case "unlock":
-		tb.unlockWriter()
-		return "unlocked"
-	case "die-inserting", "die-removing", "die-rebuilding":
-		return answer("", dieWriting(tb, f[0], rt, id, int32(arg(3))))
 	}
 	return "unknown command " + f[0]
-}
-
-// dieWriting is a writer that SIGKILL stops inside a write, with the lock
-// held and the table marked: halfway through insertLocked (virt -> sys is
-// in by_virt only), removeLocked (sys's entry is gone from by_sys only),
-// or rebuildLocked (by_virt is rebuilt, by_sys not yet).  It stops at the
-// steps die_writing of testdata/interop.c stops at, so that both leave
-// the same bytes.  It returns only if the lock fails.
-func dieWriting(tb *Tables, how string, rt ResourceType, a, b int32) error {
-	ix := &tb.idx[rt]
-	return tb.withWriter(rt, func() error {
-		switch how {
-		case "die-inserting":
-			ix.putLocked(ix.byVirt, &ix.desc.TombsByVirt, enc(a), b)
-		case "die-removing":
-			if _, found := ix.findLocked(ix.bySys, a); found {
-				ix.delLocked(ix.bySys, &ix.desc.TombsBySys, a)
-			}
-		default:
-			ix.beginRebuild()
-			ix.rebuildIndexLocked(ix.byVirt, &ix.desc.TombsByVirt)
-		}
-		// SIGKILL to its own process ends it before kill returns.
-		return unix.Kill(os.Getpid(), unix.SIGKILL)
-	})
 }
 
 // answer is ok, or what the C driver says for the same failure.
@@ -208,4 +165,54 @@ func helperCommand(helper string, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
 	cmd.Env = append(os.Environ(), append([]string{helperEnv + "=" + helper}, env...)...)
 	return cmd
+}
+
+// driverCommand runs the C driver on the table file at path.
+func driverCommand(driver, path string) *exec.Cmd {
+	cmd := exec.Command(driver)
+	cmd.Env = append(os.Environ(), "VRID_TABLE="+path)
+	return cmd
+}
+
+// runC runs a script through the C driver on the table file at path.
+func runC(t testing.TB, driver, path, script string) string {
+	t.Helper()
+	cmd := driverCommand(driver, path)
+	cmd.Stdin = strings.NewReader(script)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("C driver: %v\n%s", err, stderrOf(err))
+	}
+	return string(out)
+}
+
+func stderrOf(err error) []byte {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.Stderr
+	}
+	return nil
+}
+
+// buildDriver builds testdata/driver.c with the engine's sources.
+func buildDriver(t testing.TB) string {
+	return buildC(t, "driver", "testdata/driver.c", "preload/lock.c", "preload/record.c", "preload/tablecheck.c")
+}
+
+// lineDiff shows the lines where two answers differ.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := range max(len(w), len(g)) {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			fmt.Fprintf(&b, "-%s\n+%s\n", wl, gl)
+		}
+	}
+	return b.String()
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"sync/atomic"
 	"unsafe"
 )
 
@@ -41,21 +40,29 @@ func CreateTablesFromImage(dir *os.File, name string, img []byte, aid AID, chain
 	if len(img) < TableHeaderSize || int64(len(img)) > maxFileSize {
 		return fail(fmt.Errorf("%w: %d bytes, outside %d..%d", ErrCorrupt, len(img), TableHeaderSize, maxFileSize))
 	}
+	if !atRest(img) {
+		return fail(fmt.Errorf("%w: the image was taken while a write was under way", ErrCorrupt))
+	}
+	// The engine checks a private copy before anything is made.
+	mem := cAlloc(len(img))
+	copy(mem, img)
+	check, err := attachEngine(name, mem, uint64(len(mem)), -1, true)
+	if err != nil {
+		cFree(mem)
+		return fail(err)
+	}
+	check.Close()
 	return createIn(dir, name, mode, int64(len(img)), func(mem []byte) error {
 		copy(mem, img)
 		h := overlay(mem)
-		if why := checkFile(h, uint64(len(mem))); why != "" {
-			return fmt.Errorf("%w: %s", ErrCorrupt, why)
-		}
-		if !atRest(mem) {
-			return fmt.Errorf("%w: the image was taken while a write was under way", ErrCorrupt)
-		}
 		h.AID = uint64(aid)
 		h.Name = [TableNameMax]byte{}
 		copy(h.Name[:], chainName)
-		if s, ok := recordsSection(h); ok {
-			clear(mem[s.Offset+recordsHead : s.Offset+s.Size])
-			recordsAt(mem, s).Used = 0
+		for _, sec := range h.Sections[:min(h.NSections, SectionsMax)] {
+			if sec.Kind == SectionIPCRecords {
+				clear(mem[sec.Offset+recordsHead : sec.Offset+sec.Size])
+				(*ipcRecordsHead)(unsafe.Pointer(&mem[sec.Offset])).Used = 0
+			}
 		}
 		return nil
 	})
@@ -66,22 +73,20 @@ func CreateTablesFromImage(dir *os.File, name string, img []byte, aid AID, chain
 // that find no room are left out, and said so; teardown then leaves their
 // objects alone.
 func (t *Tables) AddIPCRecords(recs []IPCRecord) error {
-	if !t.hasRecords {
-		return fmt.Errorf("%s: no IPC records section", t.what())
+	if err := t.writable(); err != nil {
+		return err
 	}
-	return t.withWriter(Sem, func() error {
-		head := recordsAt(t.mem, t.records)
-		limit := min(atomic.LoadUint32(&head.Capacity), uint32((t.records.Size-recordsHead)/recordStruct))
-		for i, rec := range recs {
-			used := atomic.LoadUint32(&head.Used)
-			if used >= limit {
-				return fmt.Errorf("%s: no room to record %d of %d IPC objects", t.what(), len(recs)-i, len(recs))
-			}
-			r := (*ipcRecord)(unsafe.Pointer(&t.mem[t.records.Offset+recordsHead+uint64(used)*recordStruct]))
-			*r = ipcRecord{Sys: rec.Sys, Key: rec.Key, CUID: rec.CUID, CGID: rec.CGID, CPID: rec.CPID, CTime: rec.CTime, Size: rec.Size}
-			atomic.StoreUint32(&r.Type, uint32(rec.Type))
-			atomic.StoreUint32(&head.Used, used+1)
-		}
-		return nil
-	})
+	raw := make([]ipcRecord, len(recs))
+	for i, rec := range recs {
+		raw[i] = ipcRecord{Type: uint32(rec.Type), Sys: rec.Sys, Key: rec.Key, CUID: rec.CUID, CGID: rec.CGID,
+			CPID: rec.CPID, CTime: rec.CTime, Size: rec.Size}
+	}
+	added, errno := t.eng.addRecords(raw)
+	if errno != 0 {
+		return t.fail(Sem, errno)
+	}
+	if added < len(recs) {
+		return fmt.Errorf("%s: no room to record %d of %d IPC objects", t.what(), len(recs)-added, len(recs))
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package vresource
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -43,40 +44,48 @@ func readTables(f *os.File, salvage bool) (*Tables, error) {
 	deadline := time.Now().Add(WaitLimit)
 	pause := 20 * time.Microsecond
 	for {
-		mem, settled, err := readCopy(f)
+		t, settled, err := readCopy(f)
 		if err != nil {
 			return fail(err)
 		}
 		if settled {
-			return attachPrivate(f, mem), nil
+			t.file = f
+			return t, nil
 		}
 		held, err := lockHeld(f.Fd())
 		if err != nil {
+			t.Close()
 			return fail(err)
 		}
 		if !held {
-			t := attachPrivate(f, mem)
-			t.repairLocked()
+			if err := t.repair(); err != nil {
+				t.Close()
+				return fail(err)
+			}
+			t.file = f
 			return t, nil
 		}
 		if time.Now().After(deadline) {
-			_, err := fail(fmt.Errorf("tables of chain %d: writer lock held for %v by another process; %w",
-				overlay(mem).AID, WaitLimit, ErrWedged))
+			_, err := fail(fmt.Errorf("%s: writer lock held for %v by another process; %w", t.what(), WaitLimit, ErrWedged))
 			if !salvage {
+				t.Close()
 				return nil, err
 			}
-			t := attachPrivate(f, mem)
-			t.repairLocked()
+			if rerr := t.repair(); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+			t.file = f
 			return t, err
 		}
+		t.Close()
 		time.Sleep(pause)
 		pause = min(2*pause, 10*time.Millisecond)
 	}
 }
 
-// readCopy reads the whole file into 8-byte-aligned memory and checks
-// it.  settled: no write was under way, as far as the header tells.
-func readCopy(f *os.File) (mem []byte, settled bool, err error) {
+// readCopy reads the whole file into C memory and checks it with the
+// engine.  settled: no write was under way, as far as the header tells.
+func readCopy(f *os.File) (t *Tables, settled bool, err error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return nil, false, err
@@ -91,19 +100,27 @@ func readCopy(f *os.File) (mem []byte, settled bool, err error) {
 	if err := preadFull(f, before); err != nil {
 		return nil, false, err
 	}
-	words := make([]uint64, (st.Size+7)/8)
-	mem = unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), st.Size)
+	mem := cAlloc(int(st.Size))
 	if err := preadFull(f, mem); err != nil {
+		cFree(mem)
 		return nil, false, err
-	}
-	if why := checkFile(overlay(mem), uint64(len(mem))); why != "" {
-		return nil, false, fmt.Errorf("%w: %s", ErrCorrupt, why)
 	}
 	after := make([]byte, TableHeaderSize)
 	if err := preadFull(f, after); err != nil {
+		cFree(mem)
 		return nil, false, err
 	}
-	return mem, atRest(before) && marksOf(before) == marksOf(after), nil
+	if t, err = attachEngine(f.Name(), mem, uint64(len(mem)), -1, true); err != nil {
+		cFree(mem)
+		return nil, false, err
+	}
+	return t, atRest(before) && marksOf(before) == marksOf(after), nil
+}
+
+// repair mends in a private copy what a writer that died left, as the
+// next writer would mend the file.
+func (t *Tables) repair() error {
+	return t.fail(PID, t.eng.settle())
 }
 
 // maxFileSize is the largest file fileLayout makes.
@@ -158,8 +175,11 @@ func atRest(raw []byte) bool {
 	return true
 }
 
-func attachPrivate(f *os.File, mem []byte) *Tables {
-	t := attach(f.Name(), f, mem)
-	t.private = true
-	return t
+// lockHeld reports whether some description holds the writer lock of fd.
+func lockHeld(fd uintptr) (bool, error) {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: unix.SEEK_SET, Start: 0, Len: 1}
+	if err := unix.FcntlFlock(fd, unix.F_OFD_GETLK, &lk); err != nil {
+		return false, fmt.Errorf("test the writer lock: %w", err)
+	}
+	return lk.Type != unix.F_UNLCK, nil
 }

@@ -52,7 +52,7 @@ func TestIPCRecordsBounded(t *testing.T) {
 	driver := buildDriver(t)
 	tb := newTables(t, TableOptions{Slots: small()})
 	runC(t, driver, tb.path, "bindrec 1 5\n")
-	head := recordsAt(tb.mem, tb.records)
+	head := recordsAt(tb.mem, hdrOf(tb).Sections[0])
 	if head.Capacity != 48 || head.Used != 1 {
 		t.Fatalf("head says capacity %d, used %d; want 48, 1", head.Capacity, head.Used)
 	}

@@ -4,12 +4,13 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"os"
-	"runtime/debug"
 	"slices"
-	"sync"
-	"sync/atomic"
-	"unsafe"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -23,36 +24,44 @@ var (
 	ErrInvalidID = errors.New("id can't be stored")
 	// ErrCorrupt: a table file fails the checks the preload layer makes.
 	ErrCorrupt = errors.New("corrupt table file")
+	// ErrWedged: a wait on the table outlasted WaitLimit.
+	ErrWedged = errors.New("the chain may be wedged")
+	// ErrShrunk: the table file shrank under a shared mapping of it.
+	ErrShrunk = errors.New("the table file shrank under its mapping")
+
+	// errPrivate: a write to a private copy (ReadTables).
+	errPrivate = errors.New("a private copy takes no writes")
 )
 
-// Tables is one chain's mapped table file.  Lookups don't lock; every
-// write takes the file's writer lock, shared with the chain's processes,
-// and marks the table it changes in the header until it is whole, so
-// that the next writer repairs what a writer that died halfway left
-// (writer.go).  A Tables must not be used after Close.
+// WaitLimit bounds every wait of the host side on a chain's table: for
+// the writer lock, and for a rebuild to end.  The host runs as root
+// against a file every process of the chain can write: a process that
+// holds the lock forever, or keeps a rebuild running, must cost it an
+// error, never a hang.  A Tables keeps the limit it was opened with.
+// Tests lower it.
+var WaitLimit = 2 * time.Second
+
+// Tables is one chain's table file, mapped shared, or a private copy of
+// it (ReadTables), worked on by the table engine (engine.go), the same
+// code the chain's processes run.  Lookups don't lock; every write takes
+// the file's writer lock, shared with the chain's processes, and marks
+// the table it changes in the header until it is whole, so that the
+// next writer repairs what a writer that died halfway left.  A file that
+// a process of the chain truncates under the mapping fails every call
+// with ErrShrunk.  A Tables must not be used after Close.
 //
-// A private Tables (ReadTables) is a copy of the file taken with pread: no
-// process of the chain can change it under its reader, and it takes no
-// writes.
+// A private copy is taken with pread: no process of the chain can change
+// it under its reader, and it takes no writes.
 type Tables struct {
 	path    string
-	file    *os.File // the table file, open read-write (read-only if private): the writer lock is on its description
-	mem     []byte   // the whole file, mapped shared, or a private copy
+	eng     engine
+	mem     []byte   // the whole file, mapped shared, or a private copy in C memory
+	file    *os.File // a private copy's file, open for the state of its writer lock; else nil
 	private bool
-	hdr     *header // overlays mem
-	idx     [NumResourceTypes]index
+	wait    time.Duration // WaitLimit when opened
 	aid     AID
 	name    string
-	// records is the IPC records section as the file was opened with it.
-	records    section
-	hasRecords bool
-
-	// mu lets one goroutine at a time take the writer lock through file,
-	// and so protects the index fields that only writers change.
-	mu sync.Mutex
-	// wedged: the last wait for the writer lock outlasted WaitLimit; the
-	// next one doesn't wait.  Protected by mu.
-	wedged bool
+	flags   uint32
 }
 
 // Entry is one translation: Virt is the id the chain sees, Sys the
@@ -69,22 +78,35 @@ func (t *Tables) AID() AID { return t.aid }
 // Name is the chain's name as the file records it.
 func (t *Tables) Name() string { return t.name }
 
-// Generation counts the restores that rebound ids in these tables.
-func (t *Tables) Generation() uint32 { return atomic.LoadUint32(&t.hdr.Generation) }
-
-// BumpGeneration marks one more restore and returns the new generation.
-func (t *Tables) BumpGeneration() uint32 { return atomic.AddUint32(&t.hdr.Generation, 1) }
-
 // Sequential reports whether virtual ids are always fresh, never the
 // system id itself.
-func (t *Tables) Sequential() bool { return t.hdr.Flags&FlagSequential != 0 }
+func (t *Tables) Sequential() bool { return t.flags&FlagSequential != 0 }
+
+// Generation counts the restores that rebound ids in these tables; 0 if
+// the file can't be read.
+func (t *Tables) Generation() uint32 {
+	g, _ := t.eng.generation()
+	return g
+}
+
+// BumpGeneration marks one more restore, under the writer lock, and
+// returns the new generation.  Each process of the chain checks its view
+// of the file again when it next takes the lock.
+func (t *Tables) BumpGeneration() (uint32, error) {
+	if err := t.writable(); err != nil {
+		return 0, err
+	}
+	g, errno := t.eng.bumpGeneration()
+	return g, t.fail(PID, errno)
+}
 
 // Live is the number of entries of a type.
 func (t *Tables) Live(rt ResourceType) uint32 {
 	if !rt.valid() {
 		return 0
 	}
-	return t.idx[rt].live()
+	d, _ := t.eng.desc(rt)
+	return d.Live
 }
 
 // Slots is the size of each of a type's two indexes.
@@ -92,7 +114,7 @@ func (t *Tables) Slots(rt ResourceType) uint32 {
 	if !rt.valid() {
 		return 0
 	}
-	return t.idx[rt].mask + 1
+	return t.eng.slots(rt)
 }
 
 // Lookup translates a virtual id to the system id.  A table whose
@@ -101,8 +123,8 @@ func (t *Tables) Lookup(rt ResourceType, virt int32) (sys int32, ok bool) {
 	if !rt.valid() {
 		return 0, false
 	}
-	sys, ok, _ = t.idx[rt].find(t.idx[rt].byVirt, virt)
-	return sys, ok
+	sys, errno := t.eng.lookup(rt, virt, false)
+	return sys, errno == 0
 }
 
 // Reverse translates a system id to the virtual id, as Lookup does.
@@ -110,8 +132,8 @@ func (t *Tables) Reverse(rt ResourceType, sys int32) (virt int32, ok bool) {
 	if !rt.valid() {
 		return 0, false
 	}
-	virt, ok, _ = t.idx[rt].find(t.idx[rt].bySys, sys)
-	return virt, ok
+	virt, errno := t.eng.lookup(rt, sys, true)
+	return virt, errno == 0
 }
 
 // Entries is List without its error: nil when List fails.
@@ -120,208 +142,90 @@ func (t *Tables) Entries(rt ResourceType) []Entry {
 	return out
 }
 
-// List lists a type's entries sorted by virtual id.  It takes no lock
-// (vrid_each of table.c does): an entry bound or removed meanwhile may be
-// in the list or not, and every other entry is in it once.  It fails
-// with ErrWedged when a rebuild does not end within WaitLimit.
-func (t *Tables) List(rt ResourceType) (_ []Entry, err error) {
+// List lists a type's entries sorted by virtual id.  It takes no lock:
+// an entry bound or removed meanwhile may be in the list or not, and
+// every other entry is in it once.  It fails with ErrWedged when a
+// rebuild does not end within WaitLimit.
+func (t *Tables) List(rt ResourceType) ([]Entry, error) {
 	if err := t.checkType(rt); err != nil {
 		return nil, err
 	}
-	defer t.catchFault(&err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	out, err := t.idx[rt].entries()
-	if err != nil {
-		return nil, t.wrap(err)
+	out, errno := t.eng.list(rt)
+	if errno != 0 {
+		return nil, t.fail(rt, errno)
 	}
 	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.Virt, b.Virt) })
 	return out, nil
 }
 
-// what names the tables in errors.
-func (t *Tables) what() string {
-	return fmt.Sprintf("tables of chain %d", t.aid)
-}
-
-// wrap gives an error of the indexes the tables' name, or returns nil.
-func (t *Tables) wrap(err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", t.what(), err)
-}
-
-// ErrShrunk: the table file shrank under a shared mapping of it.
-var ErrShrunk = errors.New("the table file shrank under its mapping")
-
-// catchFault turns the fault of an access to the shared mapping past the
-// end of the file, which a process of the chain truncated, into an
-// error: the table is unusable, but the host process that mapped it
-// lives on to tear the chain down.  The caller has armed the fault with
-// debug.SetPanicOnFault.  A regular file can't be sealed against
-// truncation, and the table file can't be a sealed memfd (see
-// docs/limits.md), so every call that touches a shared mapping from the
-// host side runs under this guard.
-func (t *Tables) catchFault(err *error) {
-	r := recover()
-	if r == nil {
-		return
-	}
-	if fault, ok := r.(interface{ Addr() uintptr }); ok && t.inMapping(fault.Addr()) {
-		*err = fmt.Errorf("%s: %w (fault at offset %d)", t.what(), ErrShrunk, fault.Addr()-uintptr(unsafe.Pointer(&t.mem[0])))
-		return
-	}
-	panic(r)
-}
-
-func (t *Tables) inMapping(addr uintptr) bool {
-	base := uintptr(unsafe.Pointer(&t.mem[0]))
-	return addr >= base && addr-base < uintptr(len(t.mem))
-}
-
-func (t *Tables) checkType(rt ResourceType) error {
-	if !rt.valid() {
-		return fmt.Errorf("tables %s: unknown resource type %d", t.path, uint32(rt))
-	}
-	return nil
-}
-
-func (t *Tables) checkIDs(rt ResourceType, ids ...int32) error {
-	if err := t.checkType(rt); err != nil {
-		return err
-	}
-	for _, id := range ids {
-		if !storable(id) {
-			return fmt.Errorf("tables %s: %s id %d: %w", t.path, rt, id, ErrInvalidID)
-		}
-	}
-	return nil
-}
-
 // Bind returns the virtual id of a system id, making an entry if there is
-// none, with vrid_bind's policy: the system id keeps its own value as
-// virtual id when that value is free in the chain (and the tables are not
-// sequential), so an unrestored chain sees the ids the OS gave; otherwise
-// it gets a fresh one.  A full pid table first drops the entries of
-// processes that are gone.
-func (t *Tables) Bind(rt ResourceType, sys int32) (virt int32, err error) {
-	if err := t.checkIDs(rt, sys); err != nil {
+// none: the system id keeps its own value as virtual id when that value
+// is free in the chain (and the tables are not sequential), so an
+// unrestored chain sees the ids the OS gave; otherwise it gets a fresh
+// one.  A full pid table first drops the entries of processes that are
+// gone; the host never drops IPC entries, as it can't see the chain's
+// IPC namespace.
+func (t *Tables) Bind(rt ResourceType, sys int32) (int32, error) {
+	if err := t.writableIDs(rt, sys); err != nil {
 		return 0, err
 	}
-	defer t.catchFault(&err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	ix := &t.idx[rt]
-	if virt, ok, err := ix.find(ix.bySys, sys); ok || err != nil {
-		return virt, t.wrap(err)
-	}
-	err = t.withWriter(rt, func() error {
-		var ok bool
-		if virt, ok = ix.findLocked(ix.bySys, sys); ok {
-			return nil
-		}
-		if err := t.roomLocked(ix, rt == PID); err != nil {
-			return err
-		}
-		if !t.Sequential() && !ix.virtUsedLocked(sys) {
-			virt = sys
-		} else if virt, ok = ix.freshLocked(); !ok {
-			// More slots would not help: every id of the range is in use.
-			return fmt.Errorf("tables %s: %s %w: no fresh virtual id left in %d..%d (%d entries)",
-				t.path, rt, ErrFull, ix.desc.FreshBase, ix.desc.FreshMax, ix.live())
-		}
-		ix.insertLocked(virt, sys)
-		return nil
-	})
-	return virt, err
+	virt, errno := t.eng.bind(rt, sys)
+	return virt, t.fail(rt, errno)
 }
 
-// roomLocked is room_locked of table.c: it makes room for one more entry,
-// dropping dead entries when the index is full and collect says so, and
-// rebuilding the indexes when removed slots crowd them, unless the index
-// is full anyway; then it fails with ErrFull if the index still holds
-// 3/4 of its slots.
-func (t *Tables) roomLocked(ix *index, collect bool) error {
-	if collect && ix.live() >= ix.fullAt() {
-		ix.collectLocked(pidAlive)
+// BindKey returns the private system key for a virtual IPC key, deriving
+// one from the AID and the key when the chain has none yet (created):
+// two chains using one fixed key get two objects.
+func (t *Tables) BindKey(vkey int32) (skey int32, created bool, err error) {
+	return t.bindKey(vkey, 0)
+}
+
+// bindKey tries derived keys from attempt on, as the layer does to step
+// past keys that objects outside vrid hold.
+func (t *Tables) bindKey(vkey int32, attempt uint32) (int32, bool, error) {
+	if err := t.writableIDs(IPCKey, vkey); err != nil {
+		return 0, false, err
 	}
-	if ix.live() < ix.fullAt() && ix.crowdedLocked() {
-		ix.rebuildLocked()
-	}
-	if ix.live() < ix.fullAt() {
-		return nil
-	}
-	return fmt.Errorf("tables %s: %s %w (%d entries in %d slots); raise [tables] %s_slots in config.toml",
-		t.path, ix.rt, ErrFull, ix.live(), ix.mask+1, ix.rt)
+	skey, created, errno := t.eng.bindKey(vkey, attempt)
+	return skey, created, t.fail(IPCKey, errno)
 }
 
 // Insert adds an explicit pair, as a restore does.  It never drops dead
 // entries to make room: a restore may insert ids of processes it has not
 // started yet.
 func (t *Tables) Insert(rt ResourceType, virt, sys int32) error {
-	if err := t.checkIDs(rt, virt, sys); err != nil {
+	if err := t.writableIDs(rt, virt, sys); err != nil {
 		return err
 	}
-	ix := &t.idx[rt]
-	return t.withWriter(rt, func() error {
-		if err := t.absentLocked(ix, virt, sys); err != nil {
-			return err
+	switch errno := t.eng.insert(rt, virt, sys); errno {
+	case unix.EEXIST:
+		if other, ok := t.Lookup(rt, virt); ok {
+			return fmt.Errorf("tables %s: %s virt %d already maps to sys %d: %w", t.path, rt, virt, other, ErrExists)
 		}
-		if err := t.roomLocked(ix, false); err != nil {
-			return err
-		}
-		ix.insertLocked(virt, sys)
-		return nil
-	})
-}
-
-func (t *Tables) absentLocked(ix *index, virt, sys int32) error {
-	if other, ok := ix.findLocked(ix.byVirt, virt); ok {
-		return fmt.Errorf("tables %s: %s virt %d already maps to sys %d: %w", t.path, ix.rt, virt, other, ErrExists)
+		other, _ := t.Reverse(rt, sys)
+		return fmt.Errorf("tables %s: %s sys %d already maps to virt %d: %w", t.path, rt, sys, other, ErrExists)
+	default:
+		return t.fail(rt, errno)
 	}
-	if other, ok := ix.findLocked(ix.bySys, sys); ok {
-		return fmt.Errorf("tables %s: %s sys %d already maps to virt %d: %w", t.path, ix.rt, sys, other, ErrExists)
-	}
-	return nil
 }
 
 // Rebind points an existing virtual id at a new system id, as a restore
-// does once the object is recreated.  The by_virt slot is rewritten in
-// place, so a lookup of virt never misses meanwhile.
-//
-// table.c has no rebind.  As room_locked does before an insert, Rebind
-// first rebuilds crowded indexes, since each rebind may leave one more
-// removed slot in by_sys; it does so even when the index is full, where
-// room_locked gives up, or rebinds of a full table would fill by_sys with
-// removed slots.  Its steps keep the table one that repairLocked mends if
-// the writer dies between two of them: with the old pair gone from by_sys
-// first, by_virt rewritten next, and the new pair put in by_sys last, at
-// most one index lacks one pair of the other's.
+// does once the object is recreated.  A lookup of virt never misses
+// meanwhile.
 func (t *Tables) Rebind(rt ResourceType, virt, newSys int32) error {
-	if err := t.checkIDs(rt, virt, newSys); err != nil {
+	if err := t.writableIDs(rt, virt, newSys); err != nil {
 		return err
 	}
-	ix := &t.idx[rt]
-	return t.withWriter(rt, func() error {
-		oldSys, found := ix.findLocked(ix.byVirt, virt)
-		if !found {
-			return fmt.Errorf("tables %s: rebind %s virt %d: %w", t.path, rt, virt, ErrNotFound)
-		}
-		if oldSys == newSys {
-			return nil
-		}
-		if other, ok := ix.findLocked(ix.bySys, newSys); ok {
-			return fmt.Errorf("tables %s: rebind %s virt %d: sys %d already maps to virt %d: %w",
-				t.path, rt, virt, newSys, other, ErrExists)
-		}
-		if ix.crowdedLocked() {
-			ix.rebuildLocked()
-		}
-		ix.delLocked(ix.bySys, &ix.desc.TombsBySys, oldSys)
-		i, _, _ := ix.probe(ix.byVirt, enc(virt)) // found above; a rebuild may have moved it
-		atomic.StoreUint64(&ix.byVirt[i], makeSlot(enc(virt), newSys))
-		ix.putLocked(ix.bySys, &ix.desc.TombsBySys, enc(newSys), virt)
-		return nil
-	})
+	switch errno := t.eng.rebind(rt, virt, newSys); errno {
+	case unix.ENOENT:
+		return fmt.Errorf("tables %s: rebind %s virt %d: %w", t.path, rt, virt, ErrNotFound)
+	case unix.EEXIST:
+		other, _ := t.Reverse(rt, newSys)
+		return fmt.Errorf("tables %s: rebind %s virt %d: sys %d already maps to virt %d: %w",
+			t.path, rt, virt, newSys, other, ErrExists)
+	default:
+		return t.fail(rt, errno)
+	}
 }
 
 // RemoveSys drops the entry of a system id.
@@ -334,30 +238,109 @@ func (t *Tables) RemoveVirt(rt ResourceType, virt int32) error {
 	return t.remove(rt, virt, false)
 }
 
-// remove is remove_by of table.c.  Like it, it finds no entry for
-// math.MinInt32, which no entry can have, rather than call the id invalid.
+// remove finds no entry for math.MinInt32, which no entry can have,
+// rather than call the id invalid.
 func (t *Tables) remove(rt ResourceType, id int32, bySys bool) error {
+	if err := t.writableIDs(rt); err != nil {
+		return err
+	}
+	switch errno := t.eng.remove(rt, id, bySys); errno {
+	case unix.ENOENT:
+		side := "virt"
+		if bySys {
+			side = "sys"
+		}
+		return fmt.Errorf("tables %s: remove %s %s %d: %w", t.path, rt, side, id, ErrNotFound)
+	default:
+		return t.fail(rt, errno)
+	}
+}
+
+// what names the tables in errors.
+func (t *Tables) what() string {
+	return fmt.Sprintf("tables of chain %d", t.aid)
+}
+
+// fail makes an error of what the engine answered to a call on rt's
+// table: nil for 0.
+func (t *Tables) fail(rt ResourceType, errno syscall.Errno) error {
+	switch errno {
+	case 0:
+		return nil
+	case unix.ETIMEDOUT:
+		return fmt.Errorf("%s: writer lock held for %v by another process; %w", t.what(), t.wait, ErrWedged)
+	case unix.EBUSY:
+		return fmt.Errorf("%s: a rebuild of the %s table has not ended in %v; %w", t.what(), rt, t.wait, ErrWedged)
+	case unix.EFAULT:
+		return fmt.Errorf("%s: %w (fault at offset %d)", t.what(), ErrShrunk, t.eng.faultOffset())
+	case unix.EINVAL:
+		return fmt.Errorf("tables %s: %s id: %w", t.path, rt, ErrInvalidID)
+	case unix.ENOSPC:
+		d, _ := t.eng.desc(rt)
+		if slots := t.eng.slots(rt); d.Live >= fullAt(slots) {
+			return fmt.Errorf("tables %s: %s %w (%d entries in %d slots); raise [tables] %s_slots in config.toml",
+				t.path, rt, ErrFull, d.Live, slots, rt)
+		}
+		// More slots would not help: every id of the range is in use.
+		return fmt.Errorf("tables %s: %s %w: no fresh virtual id left in %d..%d (%d entries)",
+			t.path, rt, ErrFull, d.FreshBase, d.FreshMax, d.Live)
+	}
+	return fmt.Errorf("%s: %s table: %w", t.what(), rt, errno)
+}
+
+// fullAt is the live count at which an index counts as full (FULL of
+// preload/table.c): 3/4 of its slots, to keep probes short.
+func fullAt(slots uint32) uint32 {
+	mask := slots - 1
+	return mask - mask>>2
+}
+
+func (t *Tables) checkType(rt ResourceType) error {
+	if !rt.valid() {
+		return fmt.Errorf("tables %s: unknown resource type %d", t.path, uint32(rt))
+	}
+	return nil
+}
+
+func (t *Tables) writable() error {
+	if t.private {
+		return fmt.Errorf("%s: %w", t.what(), errPrivate)
+	}
+	return nil
+}
+
+// writableIDs checks a write's type and ids before the engine sees them.
+func (t *Tables) writableIDs(rt ResourceType, ids ...int32) error {
 	if err := t.checkType(rt); err != nil {
 		return err
 	}
-	ix := &t.idx[rt]
-	side, slots := "virt", ix.byVirt
-	if bySys {
-		side, slots = "sys", ix.bySys
-	}
-	if !storable(id) {
-		return fmt.Errorf("tables %s: remove %s %s %d: %w", t.path, rt, side, id, ErrNotFound)
-	}
-	return t.withWriter(rt, func() error {
-		other, found := ix.findLocked(slots, id)
-		switch {
-		case !found:
-			return fmt.Errorf("tables %s: remove %s %s %d: %w", t.path, rt, side, id, ErrNotFound)
-		case bySys:
-			ix.removeLocked(other, id)
-		default:
-			ix.removeLocked(id, other)
+	for _, id := range ids {
+		if id == math.MinInt32 {
+			return fmt.Errorf("tables %s: %s id %d: %w", t.path, rt, id, ErrInvalidID)
 		}
+	}
+	return t.writable()
+}
+
+// Close unmaps or frees the table and closes the file.
+func (t *Tables) Close() error {
+	if t.mem == nil {
 		return nil
-	})
+	}
+	mem := t.mem
+	t.mem = nil
+	t.eng.close()
+	var err error
+	if t.private {
+		cFree(mem)
+		if t.file != nil {
+			err = t.file.Close()
+		}
+	} else {
+		err = unix.Munmap(mem)
+	}
+	if err != nil {
+		return fmt.Errorf("close tables %s: %w", t.path, err)
+	}
+	return nil
 }

@@ -2,13 +2,16 @@ package vresource
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 const testAID AID = 7
@@ -26,6 +29,27 @@ func newTables(t testing.TB, opt TableOptions) *Tables {
 // small gives every type the smallest index.
 func small() map[ResourceType]uint32 {
 	return map[ResourceType]uint32{PID: 16, Sem: 16, Shm: 16, Msg: 16, IPCKey: 16}
+}
+
+// hdrOf views the header of a table's mapping, for tests that read or
+// forge what the engine keeps there.
+func hdrOf(tb *Tables) *header { return overlay(tb.mem) }
+
+func descOf(tb *Tables, rt ResourceType) *tableDesc { return &hdrOf(tb).Tables[rt] }
+
+// slotsOf views the two indexes of rt.
+func slotsOf(tb *Tables, rt ResourceType) (byVirt, bySys []uint64) {
+	d := descOf(tb, rt)
+	all := unsafe.Slice((*uint64)(unsafe.Pointer(&tb.mem[d.ByVirtOff])), 2*d.Slots)
+	return all[:d.Slots], all[d.Slots:]
+}
+
+// beginRebuild leaves a rebuild of rt running, as a writer that died in
+// one does.
+func beginRebuild(tb *Tables, rt ResourceType) {
+	if d := descOf(tb, rt); atomic.LoadUint32(&d.Rebuilds)&1 == 0 {
+		atomic.AddUint32(&d.Rebuilds, 1)
+	}
 }
 
 func mustBind(t testing.TB, tb *Tables, rt ResourceType, sys int32) int32 {
@@ -57,8 +81,8 @@ func TestCreateDefaults(t *testing.T) {
 			t.Errorf("%s slots %d, want %d", rt, got, slots)
 		}
 	}
-	if got := tb.BumpGeneration(); got != 1 || tb.Generation() != 1 {
-		t.Errorf("bump generation: %d, then %d; want 1", got, tb.Generation())
+	if got, err := tb.BumpGeneration(); got != 1 || err != nil || tb.Generation() != 1 {
+		t.Errorf("bump generation: %d, %v, then %d; want 1", got, err, tb.Generation())
 	}
 }
 
@@ -153,7 +177,7 @@ func TestBindPolicy(t *testing.T) {
 
 func TestFreshWraps(t *testing.T) {
 	tb := newTables(t, TableOptions{Sequential: true})
-	tb.hdr.Tables[PID].FreshNext = PIDFreshMax
+	descOf(tb, PID).FreshNext = PIDFreshMax
 	if got := mustBind(t, tb, PID, 1); got != PIDFreshMax {
 		t.Errorf("first bind %d, want %d", got, PIDFreshMax)
 	}
@@ -262,18 +286,23 @@ func countSlots(slots []uint64) (empty, tombs int) {
 	return empty, tombs
 }
 
+func countEmpty(slots []uint64) int {
+	empty, _ := countSlots(slots)
+	return empty
+}
+
 // checkCounts wants the counts of a type's descriptor to be those of its
 // indexes: live entries, and removed slots of each index.
 func checkCounts(t *testing.T, tb *Tables, rt ResourceType) {
 	t.Helper()
-	ix := &tb.idx[rt]
-	emptyV, tombsV := countSlots(ix.byVirt)
-	emptyS, tombsS := countSlots(ix.bySys)
-	live := uint32(len(ix.byVirt) - emptyV - tombsV)
-	if liveS := uint32(len(ix.bySys) - emptyS - tombsS); liveS != live {
+	byVirt, bySys := slotsOf(tb, rt)
+	emptyV, tombsV := countSlots(byVirt)
+	emptyS, tombsS := countSlots(bySys)
+	live := uint32(len(byVirt) - emptyV - tombsV)
+	if liveS := uint32(len(bySys) - emptyS - tombsS); liveS != live {
 		t.Errorf("%s: %d entries in by_virt, %d in by_sys", rt, live, liveS)
 	}
-	d := ix.desc
+	d := descOf(tb, rt)
 	if d.Live != live || d.TombsByVirt != uint32(tombsV) || d.TombsBySys != uint32(tombsS) {
 		t.Errorf("%s counts live %d, removed %d and %d; the indexes hold %d, %d and %d",
 			rt, d.Live, d.TombsByVirt, d.TombsBySys, live, tombsV, tombsS)
@@ -318,16 +347,16 @@ func TestTombstoneChurn(t *testing.T) {
 	if got := tb.Entries(Sem); !slices.Equal(got, want) || tb.Live(Sem) != 3 {
 		t.Errorf("entries %v live %d, want %v live 3", got, tb.Live(Sem), want)
 	}
-	ix := &tb.idx[Sem]
-	for _, slots := range [][]uint64{ix.byVirt, ix.bySys} {
+	byVirt, bySys := slotsOf(tb, Sem)
+	for _, slots := range [][]uint64{byVirt, bySys} {
 		empty, tombs := countSlots(slots)
 		t.Logf("after the churn: %d live, %d removed, %d empty slots", 16-empty-tombs, tombs, empty)
 	}
 	checkCounts(t, tb, Sem)
-	if r := ix.desc.Rebuilds; r == 0 || r%2 != 0 {
+	if r := descOf(tb, Sem).Rebuilds; r == 0 || r%2 != 0 {
 		t.Errorf("rebuilds %d, want some, and none running", r)
 	}
-	t.Logf("%d rebuilds", ix.desc.Rebuilds/2)
+	t.Logf("%d rebuilds", descOf(tb, Sem).Rebuilds/2)
 }
 
 func TestInsertRebind(t *testing.T) {
@@ -390,7 +419,7 @@ func TestRebindChurn(t *testing.T) {
 				t.Fatalf("round %d: %v", round, err)
 			}
 		}
-		if empty, _ := countSlots(tb.idx[Msg].bySys); empty == 0 {
+		if _, bySys := slotsOf(tb, Msg); countEmpty(bySys) == 0 {
 			t.Fatalf("round %d: by_sys has no empty slot left", round)
 		}
 	}
@@ -468,19 +497,21 @@ func TestBindKey(t *testing.T) {
 // virtual key already, as a collision would.
 func TestBindKeySkipsTakenKeys(t *testing.T) {
 	tb := newTables(t, TableOptions{})
-	first := deriveKey(testAID, 42, 0)
+	const first, second = -1795883000, -812522999 // derived for AID 7, key 42 (TestDeriveKey)
 	if err := tb.Insert(IPCKey, 41, first); err != nil {
 		t.Fatal(err)
 	}
 	skey, created, err := tb.BindKey(42)
-	if err != nil || !created || skey != deriveKey(testAID, 42, 1) {
-		t.Errorf("bind key 42: %d, %v, %v; want %d", skey, created, err, deriveKey(testAID, 42, 1))
+	if err != nil || !created || skey != second {
+		t.Errorf("bind key 42: %d, %v, %v; want %d", skey, created, err, second)
 	}
 }
 
+// TestDeriveKey pins the keys derive_key of table.c gives: a chain's
+// objects keep their keys across versions of vrid.
 func TestDeriveKey(t *testing.T) {
-	// Printed by derive_key of table.c (testdata/interop.c "derive"); the
-	// interop tests compare many more.
+	driver := buildDriver(t)
+	tb := newTables(t, TableOptions{})
 	tests := []struct {
 		aid     AID
 		vkey    int32
@@ -495,8 +526,9 @@ func TestDeriveKey(t *testing.T) {
 		{7, 42, 1, -812522999},
 	}
 	for _, tt := range tests {
-		if got := deriveKey(tt.aid, tt.vkey, tt.attempt); got != tt.want {
-			t.Errorf("derive aid %d key %d attempt %d: %d, want %d", tt.aid, tt.vkey, tt.attempt, got, tt.want)
+		got := runC(t, driver, tb.path, fmt.Sprintf("derive %d %d %d\n", tt.aid, tt.vkey, tt.attempt))
+		if want := fmt.Sprintf("%d\n", tt.want); got != want {
+			t.Errorf("derive aid %d key %d attempt %d: %q, want %q", tt.aid, tt.vkey, tt.attempt, got, want)
 		}
 	}
 }
@@ -532,7 +564,7 @@ func TestFull(t *testing.T) {
 
 func TestFreshRangeExhausted(t *testing.T) {
 	tb := newTables(t, TableOptions{Sequential: true})
-	d := &tb.hdr.Tables[Msg]
+	d := descOf(tb, Msg)
 	d.FreshBase, d.FreshNext, d.FreshMax = 5, 5, 6
 	mustBind(t, tb, Msg, 100)
 	mustBind(t, tb, Msg, 101)
@@ -564,7 +596,9 @@ func TestUnknownType(t *testing.T) {
 func TestReopen(t *testing.T) {
 	tb := newTables(t, TableOptions{Name: "db", Sequential: true})
 	mustBind(t, tb, PID, 31337)
-	tb.BumpGeneration()
+	if _, err := tb.BumpGeneration(); err != nil {
+		t.Fatal(err)
+	}
 	again, err := OpenTables(tb.path)
 	if err != nil {
 		t.Fatal(err)

@@ -2,13 +2,11 @@ package vresource
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -100,7 +98,11 @@ func createIn(dir *os.File, name string, mode os.FileMode, size int64, fill func
 		unix.Munmap(mem)
 		return fail(&os.LinkError{Op: "link", Old: tmp, New: path, Err: err})
 	}
-	return attach(path, f, mem), nil
+	t, err := attachShared(path, f, mem)
+	if err != nil {
+		return nil, fmt.Errorf("create tables %s: %w", path, err)
+	}
+	return t, nil
 }
 
 // FileSize is the size of the table file that CreateTables makes with opt.
@@ -182,9 +184,9 @@ func writeHeader(mem []byte, aid AID, opt TableOptions, slots [NumResourceTypes]
 }
 
 // OpenTables maps an existing table file and checks it as the preload
-// layer does when it attaches, but for the AID, which it reads from the
-// file: a file Go accepts is one C accepts (TestOpenCorrupt runs both).
-// The file stays open (close-on-exec) for the writer lock.
+// layer does when it attaches, with the same code, but for the AID,
+// which it reads from the file.  The file stays open (close-on-exec) for
+// the writer lock.
 func OpenTables(path string) (*Tables, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -198,181 +200,76 @@ func OpenTables(path string) (*Tables, error) {
 func MapTables(f *os.File) (*Tables, error) {
 	path := f.Name()
 	fail := func(err error) (*Tables, error) {
-		f.Close()
 		return nil, fmt.Errorf("open tables %s: %w", path, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
+		f.Close()
 		return fail(err)
 	}
 	if st.Size() < TableHeaderSize {
-		return fail(fmt.Errorf("%w: %d bytes, shorter than the header", ErrCorrupt, st.Size()))
+		// Too short to map whole pages of: the engine refuses it unmapped.
+		f.Close()
+		_, err := attachEngine(path, nil, uint64(st.Size()), -1, true)
+		return fail(err)
 	}
 	mem, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
+		f.Close()
 		return fail(fmt.Errorf("map: %w", err))
 	}
-	if why := checkFile(overlay(mem), uint64(len(mem))); why != "" {
-		unix.Munmap(mem)
-		return fail(fmt.Errorf("%w: %s", ErrCorrupt, why))
-	}
-	return attach(path, f, mem), nil
-}
-
-// checkFile returns why a mapped file is unusable, or "".
-func checkFile(h *header, size uint64) string {
-	switch {
-	case h.Magic != TableMagic:
-		return fmt.Sprintf("bad magic %#x", h.Magic)
-	case h.Version != TableVersion:
-		return fmt.Sprintf("unsupported version %d", h.Version)
-	case h.HeaderSize != TableHeaderSize:
-		return fmt.Sprintf("header size %d, want %d", h.HeaderSize, TableHeaderSize)
-	case h.FileSize != size:
-		return fmt.Sprintf("header says %d bytes, file has %d", h.FileSize, size)
-	case bytes.IndexByte(h.Name[:], 0) < 0:
-		return "name not NUL-terminated"
-	}
-	for rt := range h.Tables {
-		if why := checkDesc(&h.Tables[rt], ResourceType(rt), size); why != "" {
-			return fmt.Sprintf("%s table: %s", ResourceType(rt), why)
-		}
-	}
-	if why := checkOverlap(h); why != "" {
-		return why
-	}
-	return checkSections(h, size)
-}
-
-// checkSections is check_sections of preload/layer.c: every used entry
-// lies past the header and inside the file, apart from the indexes and
-// from the others; those of a kind both sides know have that kind's
-// shape.  Unknown kinds are skipped.
-func checkSections(h *header, size uint64) string {
-	if h.NSections > SectionsMax {
-		return fmt.Sprintf("%d sections, at most %d", h.NSections, SectionsMax)
-	}
-	for i := range h.NSections {
-		s := &h.Sections[i]
-		switch {
-		case s.Offset%indexAlign != 0:
-			return fmt.Sprintf("section %d: offset %d not %d-aligned", i, s.Offset, indexAlign)
-		case s.Offset < TableHeaderSize || s.Offset > size || s.Size > size-s.Offset:
-			return fmt.Sprintf("section %d: %d..%d outside %d..%d", i, s.Offset, s.Offset+s.Size, TableHeaderSize, size)
-		}
-		for rt := range h.Tables {
-			d := &h.Tables[rt]
-			if s.Offset < d.ByVirtOff+2*slotBytes*uint64(d.Slots) && d.ByVirtOff < s.Offset+s.Size {
-				return fmt.Sprintf("section %d overlaps the %s indexes", i, ResourceType(rt))
-			}
-		}
-		for j := range i {
-			o := &h.Sections[j]
-			if s.Offset < o.Offset+o.Size && o.Offset < s.Offset+s.Size {
-				return fmt.Sprintf("sections %d and %d overlap", j, i)
-			}
-		}
-		if s.Kind == SectionIPCRecords {
-			if why := checkRecords(s); why != "" {
-				return fmt.Sprintf("section %d: %s", i, why)
-			}
-		}
-	}
-	return ""
-}
-
-// checkRecords checks the shape of an IPC records section.  Its head is
-// the chain's to write at any time: readers bound it when they read
-// (Tables.IPCRecords, records_at of preload/record.c).
-func checkRecords(s *section) string {
-	if s.EntrySize != recordStruct || s.Size < recordsHead {
-		return fmt.Sprintf("IPC records of %d bytes in %d, want %d in at least %d", s.EntrySize, s.Size, recordStruct, recordsHead)
-	}
-	return ""
-}
-
-// checkDesc is check_index of preload/layer.c.
-func checkDesc(d *tableDesc, rt ResourceType, size uint64) string {
-	indexBytes := 2 * slotBytes * uint64(d.Slots)
-	switch {
-	case d.Type != uint32(rt):
-		return fmt.Sprintf("type %d in slot of type %d", d.Type, uint32(rt))
-	case !validSlots(d.Slots):
-		return fmt.Sprintf("%d slots, want a power of two from %d to %d", d.Slots, MinSlots, MaxSlots)
-	case d.Shift != 32-uint32(bits.TrailingZeros32(d.Slots)):
-		return fmt.Sprintf("shift %d for %d slots", d.Shift, d.Slots)
-	case d.ByVirtOff%indexAlign != 0:
-		return fmt.Sprintf("offset %d not %d-aligned", d.ByVirtOff, indexAlign)
-	case d.ByVirtOff < TableHeaderSize || d.ByVirtOff > size || indexBytes > size-d.ByVirtOff:
-		return fmt.Sprintf("indexes at %d..%d outside %d..%d",
-			d.ByVirtOff, d.ByVirtOff+indexBytes, TableHeaderSize, size)
-	case d.FreshBase > d.FreshMax || d.FreshMax > IPCFreshMax:
-		return fmt.Sprintf("fresh range %d..%d", d.FreshBase, d.FreshMax)
-	case d.FreshNext < d.FreshBase || d.FreshNext > d.FreshMax:
-		return fmt.Sprintf("fresh_next %d outside %d..%d", d.FreshNext, d.FreshBase, d.FreshMax)
-	case d.Live > d.Slots:
-		return fmt.Sprintf("%d live entries in %d slots", d.Live, d.Slots)
-	case d.TombsByVirt > d.Slots:
-		return fmt.Sprintf("%d removed slots of %d in by_virt", d.TombsByVirt, d.Slots)
-	case d.TombsBySys > d.Slots:
-		return fmt.Sprintf("%d removed slots of %d in by_sys", d.TombsBySys, d.Slots)
-	}
-	return ""
-}
-
-// checkOverlap is indexes_overlap of preload/layer.c: sorted by offset,
-// each pair of indexes must end before the next begins.
-func checkOverlap(h *header) string {
-	order := []int{0, 1, 2, 3, 4}
-	slices.SortFunc(order, func(a, b int) int {
-		return cmp.Compare(h.Tables[a].ByVirtOff, h.Tables[b].ByVirtOff)
-	})
-	for i := 1; i < len(order); i++ {
-		prev, next := &h.Tables[order[i-1]], &h.Tables[order[i]]
-		if prev.ByVirtOff+2*slotBytes*uint64(prev.Slots) > next.ByVirtOff {
-			return fmt.Sprintf("%s and %s indexes overlap", ResourceType(order[i-1]), ResourceType(order[i]))
-		}
-	}
-	return ""
-}
-
-// attach wraps a mapping whose header is known good, and the open file it
-// maps, which the Tables now owns.
-func attach(path string, f *os.File, mem []byte) *Tables {
-	h := overlay(mem)
-	t := &Tables{
-		path: path,
-		file: f,
-		mem:  mem,
-		hdr:  h,
-		aid:  AID(h.AID),
-		name: string(h.Name[:bytes.IndexByte(h.Name[:], 0)]),
-	}
-	for rt := range t.idx {
-		t.idx[rt] = newIndex(mem, ResourceType(rt), &h.Tables[rt], t.settle)
-	}
-	// The chain may rewrite the directory later: where the records are
-	// is read once, checked.
-	t.records, t.hasRecords = recordsSection(h)
-	return t
-}
-
-// Close unmaps and closes the file.
-func (t *Tables) Close() error {
-	if t.mem == nil {
-		return nil
-	}
-	mem, f := t.mem, t.file
-	t.mem, t.hdr, t.file = nil, nil, nil
-	var err error
-	if !t.private {
-		err = unix.Munmap(mem)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	t, err := attachShared(path, f, mem)
 	if err != nil {
-		return fmt.Errorf("close tables %s: %w", t.path, err)
+		return fail(err)
 	}
-	return nil
+	return t, nil
+}
+
+// attachShared hands a shared mapping of the file open at f to a new
+// engine handle, which checks it and locks through a description of its
+// own.  f is closed; so is mem, on failure.
+func attachShared(path string, f *os.File, mem []byte) (*Tables, error) {
+	defer f.Close()
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("keep a description for the writer lock: %w", err)
+	}
+	t, err := attachEngine(path, mem, uint64(len(mem)), fd, false)
+	if err != nil {
+		unix.Munmap(mem)
+		return nil, err
+	}
+	return t, nil
+}
+
+// attachEngine opens an engine handle on mem, size bytes of a table file
+// at path: a shared mapping, locked through lockFD, which the handle
+// owns from then on, or a private copy in C memory (lockFD -1).
+func attachEngine(path string, mem []byte, size uint64, lockFD int, private bool) (*Tables, error) {
+	var h header
+	var base unsafe.Pointer
+	if len(mem) > 0 {
+		base = unsafe.Pointer(&mem[0])
+	}
+	eng, why, errno := openEngine(base, size, path, lockFD, private, WaitLimit, &h)
+	switch errno {
+	case 0:
+	case unix.EINVAL:
+		return nil, fmt.Errorf("%w: %s", ErrCorrupt, why)
+	case unix.EFAULT:
+		return nil, fmt.Errorf("%w while checked", ErrShrunk)
+	default:
+		return nil, errno
+	}
+	return &Tables{
+		path:    path,
+		eng:     eng,
+		mem:     mem,
+		private: private,
+		wait:    WaitLimit,
+		aid:     AID(h.AID),
+		name:    string(h.Name[:bytes.IndexByte(h.Name[:], 0)]),
+		flags:   h.Flags,
+	}, nil
 }

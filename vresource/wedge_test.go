@@ -36,7 +36,7 @@ func TestWedged(t *testing.T) {
 		{"bind in a rebuild", true, func(tb *Tables) error { _, err := tb.Bind(PID, 42); return err }, lockHeld},
 		{"list in a rebuild", true, func(tb *Tables) error { _, err := tb.List(PID); return err }, lockHeld},
 		{"private copy", false, func(tb *Tables) error {
-			atomic.StoreUint32(&tb.hdr.Dirty, uint32(PID)+1)
+			atomic.StoreUint32(&hdrOf(tb).Dirty, uint32(PID)+1)
 			return readCopyOf(tb)
 		}, lockHeld},
 		{"private copy in a rebuild", true, func(tb *Tables) error { return readCopyOf(tb) }, lockHeld},
@@ -48,7 +48,7 @@ func TestWedged(t *testing.T) {
 			held := holdInProcess(t, tb.path)
 			defer held.unlock()
 			if tt.rebuild {
-				tb.idx[PID].beginRebuild()
+				beginRebuild(tb, PID)
 			}
 			err := tt.op(tb)
 			if !errors.Is(err, ErrWedged) || !strings.Contains(err.Error(), tt.want) {
@@ -78,7 +78,7 @@ func TestReadTables(t *testing.T) {
 	tb := newTables(t, TableOptions{Slots: small()})
 	mustBind(t, tb, PID, 7)
 	mustBind(t, tb, Sem, 9)
-	tb.idx[PID].beginRebuild() // its writer died: nobody holds the lock
+	beginRebuild(tb, PID) // its writer died: nobody holds the lock
 	open := func() *Tables {
 		t.Helper()
 		f, err := os.Open(tb.path)
@@ -96,7 +96,7 @@ func TestReadTables(t *testing.T) {
 	if got, err := cp.List(PID); err != nil || len(got) != 1 || got[0] != (Entry{PID, 7, 7}) {
 		t.Errorf("pid entries %v, %v; want [{pid 7 7}]", got, err)
 	}
-	if got := atomic.LoadUint32(&tb.idx[PID].desc.Rebuilds); got&1 == 0 {
+	if got := atomic.LoadUint32(&descOf(tb, PID).Rebuilds); got&1 == 0 {
 		t.Errorf("the copy's repair reached the file: rebuilds %d", got)
 	}
 	if _, err := cp.Bind(PID, 8); !errors.Is(err, errPrivate) {
@@ -128,7 +128,8 @@ func TestReadTables(t *testing.T) {
 }
 
 // TestShrunkUnderMapping truncates the file under a shared mapping: the
-// host process that maps it gets ErrShrunk, not SIGBUS.
+// host process that maps it gets ErrShrunk, or reads nothing, not SIGBUS
+// in the engine's C code.
 func TestShrunkUnderMapping(t *testing.T) {
 	tb := newTables(t, TableOptions{Slots: small()})
 	mustBind(t, tb, PID, 7)
@@ -147,4 +148,12 @@ func TestShrunkUnderMapping(t *testing.T) {
 			}
 		})
 	}
+	t.Run("reads", func(t *testing.T) {
+		_, found := tb.Lookup(PID, 7)
+		_, foundSys := tb.Reverse(PID, 7)
+		if found || foundSys || tb.Live(PID) != 0 || tb.Generation() != 0 || len(tb.IPCRecords()) != 0 {
+			t.Errorf("lookup %v, reverse %v, live %d, generation %d, records %v: want nothing",
+				found, foundSys, tb.Live(PID), tb.Generation(), tb.IPCRecords())
+		}
+	})
 }

@@ -103,8 +103,8 @@ func TestBrokenTables(t *testing.T) {
 		{"wrong magic", patched(offMagic, u32(0x12345678)), "1", "tables <path> unusable: bad magic"},
 		{"wrong version", patched(offVersion, []byte{99, 0}), "1", "tables <path> unusable: unsupported version"},
 		{"another AID", validTables, "2", "tables <path> unusable: belongs to another AID"},
-		{"corrupt descriptor", patched(offTableSlots, u32(3)), "1", "tables <path> unusable: corrupt table descriptor"},
-		{"truncated", garbage(100), "1", "tables <path> are truncated"},
+		{"corrupt descriptor", patched(offTableSlots, u32(3)), "1", "tables <path> unusable: pid table: 3 slots, want a power of two from 16 to 16777216"},
+		{"truncated", garbage(100), "1", "tables <path> unusable: 100 bytes, shorter than the header"},
 		{"missing", func(t *testing.T, dir string) string { return filepath.Join(dir, "none") }, "1", "cannot open tables <path>"},
 		{"no AID", validTables, "", "VRID_TABLE is set but VRID_AID is not a number"},
 	} {

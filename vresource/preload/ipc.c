@@ -21,7 +21,7 @@
 
 int vrid_ipc_id_in(enum vrid_type type, int vid, int *sid)
 {
-	if (vid < 0 || vrid_virt_to_sys(type, vid, sid) < 0)
+	if (vid < 0 || vrid_virt_to_sys(&vrid.tab, type, vid, sid) < 0)
 		return -EINVAL;
 	return 0;
 }
@@ -39,7 +39,7 @@ int vrid_ipc_id_out(enum vrid_type type, key_t skey, int sid)
 
 	if (sid < 0)
 		return sid;
-	if (vrid_sys_to_virt(type, sid, &vid) == 0)
+	if (vrid_sys_to_virt(&vrid.tab, type, sid, &vid) == 0)
 		return vid;
 	rec = (struct vrid_ipc_record){
 		.type = type,
@@ -48,8 +48,8 @@ int vrid_ipc_id_out(enum vrid_type type, key_t skey, int sid)
 		.cuid = (uint32_t)vrid_sys0(SYS_geteuid),
 		.cgid = (uint32_t)vrid_sys0(SYS_getegid),
 	};
-	vrid_record_fill(type, sid, &rec);
-	err = vrid_bind_record(type, sid, &rec, &vid);
+	vrid_record_fill(&vrid.tab, type, sid, &rec);
+	err = vrid_bind_record(&vrid.tab, type, sid, &rec, &vid);
 	if (err < 0) {
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot record %s id %d: table %s", vrid_type_name(type),
 			 sid, err == -ENOSPC ? "full" : "error");
@@ -62,7 +62,7 @@ key_t vrid_key_out(key_t skey)
 {
 	int32_t vkey;
 
-	if (skey == IPC_PRIVATE || vrid_sys_to_virt(VRID_IPCKEY, skey, &vkey) < 0)
+	if (skey == IPC_PRIVATE || vrid_sys_to_virt(&vrid.tab, VRID_IPCKEY, skey, &vkey) < 0)
 		return skey;
 	return vkey;
 }
@@ -77,12 +77,12 @@ static int key_in_use(key_t skey)
 void vrid_key_forget_if_unused(key_t skey)
 {
 	if (skey != IPC_PRIVATE && !key_in_use(skey))
-		vrid_remove_sys(VRID_IPCKEY, skey);
+		vrid_remove_sys(&vrid.tab, VRID_IPCKEY, skey);
 }
 
 void vrid_ipc_removed(enum vrid_type type, int sid, key_t skey)
 {
-	vrid_remove_sys(type, sid);
+	vrid_remove_sys(&vrid.tab, type, sid);
 	vrid_key_forget_if_unused(skey);
 }
 
@@ -91,7 +91,7 @@ static int owned_by_chain(enum vrid_type type, int sid)
 	int32_t vid;
 
 	for (int i = 0; i < OWNER_WAIT_YIELDS; i++) {
-		if (vrid_sys_to_virt(type, sid, &vid) == 0)
+		if (vrid_sys_to_virt(&vrid.tab, type, sid, &vid) == 0)
 			return 1;
 		vrid_sys0(SYS_sched_yield);
 	}
@@ -117,7 +117,7 @@ static int get_fresh_key(enum vrid_type type, key_t vkey, key_t skey, int flags,
 			return vrid_fail(-EEXIST);
 		return sid;
 	}
-	vrid_remove_virt(VRID_IPCKEY, vkey);
+	vrid_remove_virt(&vrid.tab, VRID_IPCKEY, vkey);
 	return vrid_fail(-EAGAIN);
 }
 
@@ -129,13 +129,13 @@ int vrid_ipc_get(enum vrid_type type, key_t vkey, int flags, ipc_get_fn get, con
 	if (vkey == IPC_PRIVATE)
 		return vrid_ipc_id_out(type, IPC_PRIVATE, get(IPC_PRIVATE, flags, arg));
 	for (uint32_t attempt = 0; attempt < KEY_ATTEMPTS; attempt++) {
-		err = vrid_bind_key(vkey, attempt, &skey, &created);
+		err = vrid_bind_key(&vrid.tab, vkey, attempt, &skey, &created);
 		if (err < 0)
 			return vrid_fail(err);
 		if (!created)
 			return vrid_ipc_id_out(type, skey, get(skey, flags, arg));
 		if (!(flags & IPC_CREAT)) {
-			vrid_remove_virt(VRID_IPCKEY, vkey);
+			vrid_remove_virt(&vrid.tab, VRID_IPCKEY, vkey);
 			return vrid_fail(-ENOENT);
 		}
 		sid = get_fresh_key(type, vkey, skey, flags, get, arg);
@@ -145,7 +145,7 @@ int vrid_ipc_get(enum vrid_type type, key_t vkey, int flags, ipc_get_fn get, con
 			int saved = errno;
 
 			if (!key_in_use(skey))
-				vrid_remove_virt(VRID_IPCKEY, vkey);
+				vrid_remove_virt(&vrid.tab, VRID_IPCKEY, vkey);
 			return vrid_fail(-saved);
 		}
 	}
@@ -186,7 +186,7 @@ int vrid_ipc_nth(enum vrid_type type, int index, int32_t *virt, int32_t *sys)
 		return -EINVAL;
 	for (int i = 0; i <= index; i++) {
 		s.found = 0;
-		vrid_each(type, nth_step, &s);
+		vrid_each(&vrid.tab, type, nth_step, &s);
 		if (!s.found)
 			return -EINVAL;
 		s.above = s.best_virt;
@@ -199,7 +199,7 @@ int vrid_ipc_nth(enum vrid_type type, int index, int32_t *virt, int32_t *sys)
 /* What IPC_INFO and *_INFO return: the highest index in use. */
 int vrid_ipc_max_index(enum vrid_type type)
 {
-	uint32_t live = vrid_live(type);
+	uint32_t live = vrid_live(&vrid.tab, type);
 
 	return live > 0 ? (int)live - 1 : 0;
 }

@@ -147,145 +147,49 @@ static int env_int(const char *name, long *out)
 	return *end ? -EINVAL : 0;
 }
 
-static int check_index(struct vrid_index *idx, struct vrid_table_desc *d,
-		       enum vrid_type type, uint64_t size)
-{
-	uint32_t log2 = 0;
+/* What the layer knows of each type (pid.c, sem.c, shm.c, msg.c, ipc.c). */
+static const struct vrid_type_ops *const type_ops[VRID_NTYPES] = {
+	[VRID_PID] = &pid_type_ops,
+	[VRID_SEM] = &sem_type_ops,
+	[VRID_SHM] = &shm_type_ops,
+	[VRID_MSG] = &msg_type_ops,
+	[VRID_IPCKEY] = &ipckey_type_ops,
+};
 
-	if (d->type != (uint32_t)type || d->slots < 16 || d->slots > (1u << 24) ||
-	    (d->slots & (d->slots - 1)))
-		return -1;
-	while ((1u << log2) < d->slots)
-		log2++;
-	/* by_virt_off is checked before the sum, which then cannot wrap. */
-	if (d->shift != 32 - log2 || d->by_virt_off % 64 || d->by_virt_off < VRID_HEADER_SIZE ||
-	    d->by_virt_off > size || 16ull * d->slots > size - d->by_virt_off)
-		return -1;
-	if (d->fresh_base > d->fresh_max || d->fresh_max > INT32_MAX ||
-	    d->fresh_next < d->fresh_base || d->fresh_next > d->fresh_max ||
-	    d->live > d->slots || d->tombs_by_virt > d->slots || d->tombs_by_sys > d->slots)
-		return -1;
-	idx->by_virt = (uint64_t *)((char *)vrid.hdr + d->by_virt_off);
-	idx->by_sys = idx->by_virt + d->slots;
-	idx->mask = d->slots - 1;
-	idx->shift = d->shift;
-	idx->desc = d;
-	return 0;
-}
-
-/* Indexes may not share bytes: a write to one would corrupt another. */
-static int indexes_overlap(void)
-{
-	for (int a = 0; a < VRID_NTYPES; a++)
-		for (int b = a + 1; b < VRID_NTYPES; b++) {
-			const struct vrid_table_desc *x = &vrid.hdr->tables[a], *y = &vrid.hdr->tables[b];
-
-			if (x->by_virt_off < y->by_virt_off + 16ull * y->slots &&
-			    y->by_virt_off < x->by_virt_off + 16ull * x->slots)
-				return 1;
-		}
-	return 0;
-}
-
-static int overlaps(uint64_t a_off, uint64_t a_size, uint64_t b_off, uint64_t b_size)
-{
-	return a_off < b_off + b_size && b_off < a_off + a_size;
-}
-
-/*
- * Every used section lies past the header, inside the file, apart from
- * the indexes and from the others; kinds the layer knows have their
- * shape, and unknown ones are skipped.  Each entry is copied first: the
- * file is the chain's to change meanwhile.
- */
-static const char *check_sections(uint64_t size)
-{
-	struct vrid_section sec[VRID_SECTIONS_MAX];
-	uint32_t n = vrid.hdr->nsections;
-
-	if (n > VRID_SECTIONS_MAX)
-		return "too many sections";
-	memcpy(sec, vrid.hdr->sections, sizeof(sec));
-	for (uint32_t i = 0; i < n; i++) {
-		if (sec[i].offset % 64)
-			return "section not aligned";
-		if (sec[i].offset < VRID_HEADER_SIZE || sec[i].offset > size ||
-		    sec[i].size > size - sec[i].offset)
-			return "section outside the file";
-		for (int t = 0; t < VRID_NTYPES; t++)
-			if (overlaps(sec[i].offset, sec[i].size,
-				     (uint64_t)((char *)vrid.idx[t].by_virt - (char *)vrid.hdr),
-				     16ull * (vrid.idx[t].mask + 1)))
-				return "section overlaps the tables";
-		for (uint32_t j = 0; j < i; j++)
-			if (overlaps(sec[i].offset, sec[i].size, sec[j].offset, sec[j].size))
-				return "overlapping sections";
-		if (sec[i].kind != VRID_SECTION_IPC_RECORDS)
-			continue;
-		if (sec[i].entry_size != sizeof(struct vrid_ipc_record) ||
-		    sec[i].size < sizeof(struct vrid_ipc_records))
-			return "corrupt IPC records";
-		vrid.records = (struct vrid_ipc_records *)((char *)vrid.hdr + sec[i].offset);
-		vrid.records_cap = (uint32_t)((sec[i].size - sizeof(struct vrid_ipc_records)) /
-					      sizeof(struct vrid_ipc_record));
-	}
-	return NULL;
-}
-
-static const char *check_header(const struct vrid_header *h, uint64_t size, long aid)
-{
-	if (h->magic != VRID_MAGIC)
-		return "bad magic";
-	if (h->version != VRID_VERSION)
-		return "unsupported version";
-	if (h->header_size != VRID_HEADER_SIZE || h->file_size != size)
-		return "wrong size";
-	if ((long)h->aid != aid)
-		return "belongs to another AID";
-	if (memchr(h->name, 0, sizeof(h->name)) == NULL)
-		return "unterminated name";
-	return NULL;
-}
-
-static struct vrid_header *map_table(const char *path, uint64_t *size, int *fd_out)
+/* Maps and checks the table file at path for chain aid; NULL, or why not in why. */
+static const char *map_table(struct vrid_table *t, const char *path, long aid, int fd,
+			     char *why, size_t len)
 {
 	struct stat st;
-	long fd;
-	void *mem;
+	void *mem = NULL;
 
-	fd = vrid_sys(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0, 0, 0);
-	if (fd < 0) {
-		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot open tables %s: errno %ld", path, -fd);
-		return NULL;
+	if (vrid_sys2(SYS_fstat, fd, &st) < 0)
+		return "cannot stat it";
+	if (strlen(path) >= sizeof(t->path))
+		return "path too long";
+	if (st.st_size >= VRID_HEADER_SIZE) {
+		mem = (void *)vrid_sys(SYS_mmap, 0, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if ((unsigned long)mem > -4096ul)
+			return "cannot map it";
 	}
-	if (vrid_sys2(SYS_fstat, fd, &st) < 0 || st.st_size < VRID_HEADER_SIZE ||
-	    strlen(path) >= sizeof(vrid.path)) {
-		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "tables %s are truncated", path);
-		vrid_sys(SYS_close, fd, 0, 0, 0, 0, 0);
-		return NULL;
-	}
-	strcpy(vrid.path, path);
-	vrid.dev = st.st_dev;
-	vrid.ino = st.st_ino;
-	mem = (void *)vrid_sys(SYS_mmap, 0, st.st_size, PROT_READ | PROT_WRITE,
-			       MAP_SHARED, fd, 0);
-	if ((unsigned long)mem > -4096ul) {
-		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot map tables %s", path);
-		vrid_sys(SYS_close, fd, 0, 0, 0, 0, 0);
-		return NULL;
-	}
-	*fd_out = (int)fd;
-	*size = st.st_size;
-	return mem;
+	if (vrid_table_check(t, mem, (uint64_t)st.st_size, why, len) < 0)
+		return why;
+	if ((long)t->hdr->aid != aid)
+		return "belongs to another AID";
+	strcpy(t->path, path);
+	t->dev = st.st_dev;
+	t->ino = st.st_ino;
+	t->generation = __atomic_load_n(&t->hdr->generation, __ATOMIC_ACQUIRE);
+	t->ops = type_ops;
+	return NULL;
 }
 
 static enum vrid_state attach(void)
 {
 	const char *path = getenv("VRID_TABLE");
 	const char *why;
-	uint64_t size;
-	long aid;
-	int fd;
+	char buf[160];
+	long aid, fd;
 
 	if (!path)
 		return VRID_OFF;
@@ -297,17 +201,12 @@ static enum vrid_state attach(void)
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "VRID_TABLE is set but VRID_AID is not a number");
 		return VRID_BROKEN;
 	}
-	vrid.hdr = map_table(path, &size, &fd);
-	if (!vrid.hdr)
+	fd = vrid_sys(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0, 0, 0);
+	if (fd < 0) {
+		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot open tables %s: errno %ld", path, -fd);
 		return VRID_BROKEN;
-	why = check_header(vrid.hdr, size, aid);
-	for (int t = 0; !why && t < VRID_NTYPES; t++)
-		if (check_index(&vrid.idx[t], &vrid.hdr->tables[t], t, size) < 0)
-			why = "corrupt table descriptor";
-	if (!why && indexes_overlap())
-		why = "overlapping tables";
-	if (!why)
-		why = check_sections(size);
+	}
+	why = map_table(&vrid.tab, path, aid, (int)fd, buf, sizeof(buf));
 	if (why) {
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "tables %s unusable: %s; "
 			 "translating calls fail with ENOTRECOVERABLE", path, why);
@@ -315,7 +214,7 @@ static enum vrid_state attach(void)
 		return VRID_BROKEN;
 	}
 	/* Opened at start, with the credentials and root the process began with. */
-	vrid_lock_adopt(fd);
+	vrid_lock_adopt(&vrid.tab, (int)fd);
 	return VRID_ON;
 }
 

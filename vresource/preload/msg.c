@@ -110,7 +110,7 @@ VRID_EXPORT int msgctl(int vid, int cmd, struct msqid_ds *buf)
 	case IPC_SET:
 		ret = real.msgctl(sid, cmd, buf);
 		if (ret == 0)
-			vrid_record_ctime(VRID_MSG, sid);
+			vrid_record_ctime(&vrid.tab, VRID_MSG, sid);
 		return ret;
 	default:
 		return real.msgctl(sid, cmd, buf);

@@ -30,7 +30,7 @@ int vrid_pid_in(pid_t vpid, pid_t *spid)
 	}
 	if (vpid < 0)
 		return -ESRCH;
-	return vrid_virt_to_sys(VRID_PID, vpid, spid) == 0 ? 0 : -ESRCH;
+	return vrid_virt_to_sys(&vrid.tab, VRID_PID, vpid, spid) == 0 ? 0 : -ESRCH;
 }
 
 pid_t vrid_pid_out(pid_t spid)
@@ -39,13 +39,13 @@ pid_t vrid_pid_out(pid_t spid)
 
 	if (spid <= 0)
 		return spid;
-	return vrid_sys_to_virt(VRID_PID, spid, &vpid) == 0 ? vpid : 0;
+	return vrid_sys_to_virt(&vrid.tab, VRID_PID, spid, &vpid) == 0 ? vpid : 0;
 }
 
 pid_t vrid_pid_bind(pid_t spid)
 {
 	pid_t vpid;
-	int err = vrid_bind(VRID_PID, spid, &vpid);
+	int err = vrid_bind(&vrid.tab, VRID_PID, spid, &vpid);
 
 	if (err < 0) {
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot record process %d: %s", spid,
@@ -62,7 +62,7 @@ pid_t vrid_pid_bind(pid_t spid)
 void vrid_pid_reaped(pid_t spid)
 {
 	if (vrid_sys2(SYS_kill, -spid, 0) == -ESRCH)
-		vrid_remove_sys(VRID_PID, spid);
+		vrid_remove_sys(&vrid.tab, VRID_PID, spid);
 }
 
 /* ---- who am I ------------------------------------------------------- */
@@ -114,7 +114,7 @@ VRID_EXPORT pid_t getpid(void)
 static void forget_thread(void *unused)
 {
 	(void)unused;
-	vrid_remove_sys(VRID_PID, (pid_t)vrid_sys0(SYS_gettid));
+	vrid_remove_sys(&vrid.tab, VRID_PID, (pid_t)vrid_sys0(SYS_gettid));
 }
 
 static void make_tid_key(void)
@@ -150,13 +150,32 @@ VRID_EXPORT pid_t getppid(void)
 	return vrid_on() ? vrid_pid_out(sys) : sys;
 }
 
+/*
+ * A new child that can't take the writer lock (its process dropped the
+ * rights to open the table file) waits for its parent, which records
+ * every child it forks (vrid_child_out), to record it; it dies if the
+ * parent goes first.
+ */
+static pid_t recorded_by_parent(pid_t sys)
+{
+	long parent = vrid_sys0(SYS_getppid);
+	pid_t virt;
+
+	while (vrid_sys_to_virt(&vrid.tab, VRID_PID, sys, &virt) != 0) {
+		if (vrid_sys0(SYS_getppid) != parent)
+			vrid_sys(SYS_exit_group, 127, 0, 0, 0, 0, 0);
+		vrid_sys0(SYS_sched_yield);
+	}
+	return virt;
+}
+
 /* Called in a new child before anything else runs there. */
 void vrid_pid_child(void)
 {
 	pid_t sys = (pid_t)vrid_sys0(SYS_getpid);
+	pid_t virt = vrid_lock_after_fork(&vrid.tab) < 0 ? recorded_by_parent(sys) : bind_self_or_die(sys);
 
-	vrid_lock_after_fork();
-	__atomic_store_n(&pid_cache, cache_of(sys, bind_self_or_die(sys)), __ATOMIC_RELAXED);
+	__atomic_store_n(&pid_cache, cache_of(sys, virt), __ATOMIC_RELAXED);
 	tid_cache = 0;
 }
 
@@ -190,7 +209,7 @@ static int kill_chain(int sig)
 {
 	struct kill_all k = { .sig = sig, .self = (pid_t)vrid_sys0(SYS_getpid) };
 
-	vrid_each(VRID_PID, kill_one, &k);
+	vrid_each(&vrid.tab, VRID_PID, kill_one, &k);
 	if (k.sent > 0)
 		return 0;
 	return vrid_fail(k.err ? k.err : -ESRCH);

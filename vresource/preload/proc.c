@@ -64,11 +64,11 @@ int vrid_proc_name_in(pid_t n, pid_t *sys, int *chain)
 {
 	pid_t virt;
 
-	if (vrid_virt_to_sys(VRID_PID, n, sys) == 0) {
+	if (vrid_virt_to_sys(&vrid.tab, VRID_PID, n, sys) == 0) {
 		*chain = 1;
 		return 0;
 	}
-	if (vrid_sys_to_virt(VRID_PID, n, &virt) == 0)
+	if (vrid_sys_to_virt(&vrid.tab, VRID_PID, n, &virt) == 0)
 		return -ENOENT;
 	*sys = n;
 	*chain = 0;
@@ -86,7 +86,7 @@ static int pid_component(const char *path, size_t sys_len, const char *s, pid_t 
 
 	if ((size_t)(s - path) < sys_len) {
 		*sys = n;
-		*chain = vrid_sys_to_virt(VRID_PID, n, &virt) == 0;
+		*chain = vrid_sys_to_virt(&vrid.tab, VRID_PID, n, &virt) == 0;
 		return 0;
 	}
 	return vrid_proc_name_in(n, sys, chain);

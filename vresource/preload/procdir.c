@@ -64,7 +64,7 @@ static int listing_of(int fd, pid_t *owner_sys)
 		return 1;
 	}
 	if (strncmp(path, "/proc/", 6) != 0 || !(rest = vrid_parse_pid(path + 6, &spid)) ||
-	    strcmp(rest, "/task") != 0 || vrid_sys_to_virt(VRID_PID, spid, &unused) < 0)
+	    strcmp(rest, "/task") != 0 || vrid_sys_to_virt(&vrid.tab, VRID_PID, spid, &unused) < 0)
 		return 0;
 	*owner_sys = spid;
 	return 1;
@@ -82,8 +82,8 @@ static enum entry_view view_entry(pid_t owner_sys, const char *name, pid_t *virt
 		return SHOW;
 	if (owner_sys != 0)
 		*virt = vrid_proc_subject_out(sys);
-	else if (vrid_sys_to_virt(VRID_PID, sys, virt) < 0)
-		return vrid_virt_to_sys(VRID_PID, sys, &other) == 0 ? HIDE : SHOW;
+	else if (vrid_sys_to_virt(&vrid.tab, VRID_PID, sys, virt) < 0)
+		return vrid_virt_to_sys(&vrid.tab, VRID_PID, sys, &other) == 0 ? HIDE : SHOW;
 	return *virt == sys || *virt <= 0 ? SHOW : RENAME;
 }
 

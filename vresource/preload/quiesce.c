@@ -382,7 +382,7 @@ static const char *plan(void)
 				 a->shm_sys, (unsigned long)a->base);
 			return why;
 		}
-		if (vrid_sys_to_virt(VRID_SHM, a->shm_sys, &a->shm_virt) < 0) {
+		if (vrid_sys_to_virt(&vrid.tab, VRID_SHM, a->shm_sys, &a->shm_virt) < 0) {
 			snprintf(why, sizeof(why), "segment %d at %#lx is not the chain's",
 				 a->shm_sys, (unsigned long)a->base);
 			return why;
@@ -419,7 +419,7 @@ static void reattach(int n)
 		int32_t sys;
 		long ret;
 
-		if (vrid_virt_to_sys(VRID_SHM, a->shm_virt, &sys) < 0) {
+		if (vrid_virt_to_sys(&vrid.tab, VRID_SHM, a->shm_virt, &sys) < 0) {
 			vrid_log(VRID_LOG_ERROR, LOG_PREFIX "shm %d at %#lx is no longer in the table; "
 				 "its range stays reserved", a->shm_virt, (unsigned long)a->base);
 			continue;

@@ -69,10 +69,10 @@ static void sweep_doomed(void)
 {
 	struct sweep s = { .n = 0 };
 
-	vrid_each(VRID_SHM, sweep_step, &s);
+	vrid_each(&vrid.tab, VRID_SHM, sweep_step, &s);
 	for (int i = 0; i < s.n; i++)
-		if (vrid_remove_sys(VRID_SHM, s.gone[i]) == 0)
-			__atomic_sub_fetch(&vrid.hdr->shm_doomed, 1, __ATOMIC_RELAXED);
+		if (vrid_remove_sys(&vrid.tab, VRID_SHM, s.gone[i]) == 0)
+			__atomic_sub_fetch(&vrid.tab.hdr->shm_doomed, 1, __ATOMIC_RELAXED);
 }
 
 VRID_EXPORT int shmdt(const void *addr)
@@ -81,7 +81,7 @@ VRID_EXPORT int shmdt(const void *addr)
 
 	VRID_GUARD(-1, real.shmdt(addr));
 	ret = real.shmdt(addr);
-	if (ret == 0 && unlikely(__atomic_load_n(&vrid.hdr->shm_doomed, __ATOMIC_RELAXED))) {
+	if (ret == 0 && unlikely(__atomic_load_n(&vrid.tab.hdr->shm_doomed, __ATOMIC_RELAXED))) {
 		int saved_errno = errno;
 
 		sweep_doomed();
@@ -109,7 +109,7 @@ static int shm_rmid(int sid)
 		return -1;
 	if (attached) {
 		/* The id stays usable until the last shmdt; the sweep forgets it then. */
-		__atomic_add_fetch(&vrid.hdr->shm_doomed, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&vrid.tab.hdr->shm_doomed, 1, __ATOMIC_RELAXED);
 		vrid_key_forget_if_unused(ds.shm_perm.__key);
 		return 0;
 	}
@@ -148,7 +148,7 @@ VRID_EXPORT int shmctl(int vid, int cmd, struct shmid_ds *buf)
 	case IPC_SET:
 		ret = real.shmctl(sid, cmd, buf);
 		if (ret == 0)
-			vrid_record_ctime(VRID_SHM, sid);
+			vrid_record_ctime(&vrid.tab, VRID_SHM, sid);
 		return ret;
 	default:
 		return real.shmctl(sid, cmd, buf);

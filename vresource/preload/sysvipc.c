@@ -107,7 +107,7 @@ static int sysvipc_line(const char *line, size_t len, char *out, size_t cap, voi
 
 	if (nf < 2 || !is_number(line + f[0].start))
 		return -1;	/* the header */
-	if (vrid_sys_to_virt(file->type, (int32_t)strtol(line + f[1].start, NULL, 10), &vid) < 0)
+	if (vrid_sys_to_virt(&vrid.tab, file->type, (int32_t)strtol(line + f[1].start, NULL, 10), &vid) < 0)
 		return 0;	/* not the chain's */
 	values[0] = vrid_key_out((key_t)strtol(line + f[0].start, NULL, 10));
 	values[1] = vid;
@@ -182,7 +182,7 @@ int vrid_ipc_info_out(enum vrid_type type, int cmd, void *buf)
 		return vrid_ipc_max_index(type);
 	if (s.page <= 0)
 		s.page = 4096;
-	vrid_each(type, info_step, &s);
+	vrid_each(&vrid.tab, type, info_step, &s);
 	if (type == VRID_SEM) {
 		struct seminfo *si = buf;
 

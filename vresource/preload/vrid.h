@@ -31,13 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vrid_abi.h"
+#include "table.h"
 
-#define VRID_HIDDEN __attribute__((visibility("hidden")))
 /* The interposed libc calls: the only symbols libvrid.map exports. */
 #define VRID_EXPORT __attribute__((visibility("default")))
-#define likely(x)   __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
 
 /* ---- the layer: one per process ------------------------------------- */
 
@@ -47,26 +44,9 @@ enum vrid_state {
 	VRID_BROKEN = 2,	/* under vrid, but the tables are unusable */
 };
 
-/* One resource type's indexes, checked once at attach and then trusted. */
-struct vrid_index {
-	uint64_t *by_virt;
-	uint64_t *by_sys;
-	uint32_t mask;		/* slots - 1 */
-	uint32_t shift;
-	struct vrid_table_desc *desc;	/* live and fresh_* are shared, mutable */
-};
-
 struct vrid_layer {
 	int state;		/* enum vrid_state, set once by vrid_init_slow() */
-	struct vrid_header *hdr;
-	struct vrid_index idx[VRID_NTYPES];
-	/* The IPC records section, or NULL; capacity as its size allows. */
-	struct vrid_ipc_records *records;
-	uint32_t records_cap;
-	/* The table file, for the writer lock's own descriptions. */
-	char path[4096];
-	dev_t dev;
-	ino_t ino;
+	struct vrid_table tab;	/* the chain's tables, once attached */
 };
 
 extern struct vrid_layer vrid VRID_HIDDEN;
@@ -222,96 +202,8 @@ struct vrid_real {
 extern struct vrid_real real VRID_HIDDEN;
 VRID_HIDDEN void vrid_resolve_real(void);
 
-/*
- * Raw system calls for our own use: they never re-enter the layer and never
- * touch errno.  The result is the kernel's: negative errno on failure.
- * Inlined into each wrapper, as libc inlines its own.
- */
-static inline __attribute__((always_inline)) long
-vrid_sys(long nr, long a, long b, long c, long d, long e, long f)
-{
-	long ret;
-#if defined(__x86_64__)
-	register long r10 __asm__("r10") = d;
-	register long r8 __asm__("r8") = e;
-	register long r9 __asm__("r9") = f;
 
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-			 : "rcx", "r11", "memory");
-#elif defined(__aarch64__)
-	register long x8 __asm__("x8") = nr;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	register long x4 __asm__("x4") = e;
-	register long x5 __asm__("x5") = f;
-
-	__asm__ volatile("svc 0"
-			 : "+r"(x0)
-			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-			 : "memory");
-	ret = x0;
-#else
-#error "vrid_sys: add this architecture's system call convention"
-#endif
-	return ret;
-}
-#define vrid_sys0(nr)			vrid_sys(nr, 0, 0, 0, 0, 0, 0)
-#define vrid_sys2(nr, a, b)		vrid_sys(nr, (long)(a), (long)(b), 0, 0, 0, 0)
-#define vrid_sys3(nr, a, b, c)		vrid_sys(nr, (long)(a), (long)(b), (long)(c), 0, 0, 0)
-
-/* ---- translation tables (table.c) ----------------------------------- */
-
-/* Results of table operations: 0 or a negative errno. */
-VRID_HIDDEN int vrid_virt_to_sys(enum vrid_type type, int32_t virt, int32_t *sys);
-VRID_HIDDEN int vrid_sys_to_virt(enum vrid_type type, int32_t sys, int32_t *virt);
-VRID_HIDDEN int vrid_bind(enum vrid_type type, int32_t sys, int32_t *virt);
-/* vrid_bind that also records what identifies a new object (record.c). */
-VRID_HIDDEN int vrid_bind_record(enum vrid_type type, int32_t sys, const struct vrid_ipc_record *rec,
-				 int32_t *virt);
-/* The system key for vkey; a new mapping tries derived keys from attempt on. */
-VRID_HIDDEN int vrid_bind_key(int32_t vkey, uint32_t attempt, int32_t *skey, int *created);
-VRID_HIDDEN const char *vrid_type_name(enum vrid_type type);
-/* Fills rec with what identifies System V object sys now (type's record op). */
-VRID_HIDDEN void vrid_record_fill(enum vrid_type type, int32_t sys, struct vrid_ipc_record *rec);
-VRID_HIDDEN int vrid_remove_sys(enum vrid_type type, int32_t sys);
-VRID_HIDDEN int vrid_remove_virt(enum vrid_type type, int32_t virt);
-VRID_HIDDEN uint32_t vrid_live(enum vrid_type type);
-/* Calls fn for each entry, in slot order; stops when fn returns non-zero. */
-VRID_HIDDEN int vrid_each(enum vrid_type type,
-			  int (*fn)(int32_t virt, int32_t sys, void *arg), void *arg);
-/* The writer lock, with every signal blocked; 0 or a negative errno. */
-VRID_HIDDEN int vrid_lock(sigset_t *saved);
-VRID_HIDDEN void vrid_unlock(const sigset_t *saved);
-/* The table's fd from attach becomes this process's lock description. */
-VRID_HIDDEN void vrid_lock_adopt(int fd);
-VRID_HIDDEN void vrid_lock_after_fork(void);
-/* Under the lock: mends what a writer that died mid-write left. */
-VRID_HIDDEN void vrid_repair_locked(void);
-
-/* ---- IPC records (record.c) ----------------------------------------- */
-
-/* Under the writer lock: records an object, or forgets it. */
-VRID_HIDDEN void vrid_record_put_locked(const struct vrid_ipc_record *rec);
-VRID_HIDDEN void vrid_record_drop_locked(enum vrid_type type, int32_t sys);
-/* After IPC_SET, which changes *_ctime: the record follows; errno is kept. */
-VRID_HIDDEN void vrid_record_ctime(enum vrid_type type, int32_t sys);
-
-/*
- * Per resource type: how to tell whether a system id still names a live
- * object (a full table asks each entry before giving up), and, for System
- * V objects, what identifies one: record fills what IPC_STAT tells of it
- * into rec, which holds what the caller knows, or leaves rec if it can't.
- */
-struct vrid_type_ops {
-	enum vrid_type type;
-	const char *name;
-	int (*sys_alive)(int32_t sys);
-	void (*record)(int32_t sys, struct vrid_ipc_record *rec);
-};
+/* ---- translation tables (table.h) ----------------------------------- */
 
 extern const struct vrid_type_ops pid_type_ops VRID_HIDDEN;
 extern const struct vrid_type_ops sem_type_ops VRID_HIDDEN;
@@ -481,9 +373,6 @@ VRID_HIDDEN void vrid_env_fix(char *const envp[], char **out, char *preload_buf)
 
 /* ---- logging (log.c) -------------------------------------------------- */
 
-enum vrid_level { VRID_LOG_ERROR, VRID_LOG_WARN, VRID_LOG_INFO, VRID_LOG_DEBUG };
-VRID_HIDDEN void vrid_log(enum vrid_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 VRID_HIDDEN void vrid_log_init(void);
 
 /* Opens wrappers that translate no id the caller passes: with broken

@@ -1,6 +1,7 @@
 /*
  * The translation-table file: the one binary contract between the Go side
- * (vresource/table*.go) and the preload layer.  Every field has a fixed
+ * (vresource/layout.go, which creates it) and the table engine (table.h),
+ * which the preload layer and package vresource both build.  Every field has a fixed
  * width and a fixed offset; test/layout_test.c and vresource/layout_test.go
  * check the same numbers, so a change here must change both.
  *

@@ -5,9 +5,10 @@
  * reached ("off", "on" or "broken"); the layer's log lines, which say
  * why, go to stderr.  Go and C must refuse the same files.
  *
- * lock.c and table.c are linked too: attach hands the fd it mapped the
- * file with to the writer lock, and main() of an attached process takes
- * that lock once and lets it go, answering "on" only if it could.
+ * The engine (table.c, lock.c, record.c, tablecheck.c) is linked too:
+ * attach checks the file with it and hands the fd it mapped the file
+ * with to the writer lock, and main() of an attached process takes that
+ * lock once and lets it go, answering "on" only if it could.
  */
 #include <stdarg.h>
 
@@ -52,11 +53,11 @@ int main(void)
 	int err;
 
 	if (vrid_on()) {
-		if ((err = vrid_lock(&saved)) < 0) {
+		if ((err = vrid_lock(&vrid.tab, &saved)) < 0) {
 			printf("on, but the writer lock fails: errno %d\n", -err);
 			return 0;
 		}
-		vrid_unlock(&saved);
+		vrid_unlock(&vrid.tab, &saved);
 	}
 	puts(states[vrid.state]);
 	return 0;
