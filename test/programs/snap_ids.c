@@ -31,6 +31,34 @@
 
 struct msgbuf_ { long mtype; char text[32]; };
 
+/*
+ * A restored process forks, and its child execs a shell that must see
+ * the parent's virtual pid as $PPID: the layer followed its table to the
+ * restored chain, and hands the exec'd program the chain's new table.
+ */
+static void fork_and_exec_after(pid_t pid)
+{
+	char want[16];
+	int status;
+	pid_t child;
+
+	snprintf(want, sizeof(want), "%d", pid);
+	fflush(NULL);
+	child = fork();
+	if (child < 0) {
+		fail("fork after restore: %s", strerror(errno));
+		return;
+	}
+	if (child == 0) {
+		if (getppid() != pid)
+			_exit(9);
+		execl("/bin/sh", "sh", "-c", "[ \"$PPID\" = \"$1\" ] && exit 7 || exit 8", "sh", want, (char *)NULL);
+		_exit(10);
+	}
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 7)
+		fail("child forked after restore (%d): status %#x", child, status);
+}
+
 /* Blocks SIGUSR1 and SIGUSR2 for good; sigsuspend lets them in. */
 static void wait_usr(void)
 {
@@ -112,6 +140,7 @@ int main(int argc, char **argv)
 		fail("kill child %d: %s", child, strerror(errno));
 	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 42)
 		fail("waitpid child %d: status %#x %s", child, status, strerror(errno));
+	fork_and_exec_after(pid);
 	semctl(sem, 0, IPC_RMID);
 	msgctl(msg, IPC_RMID, NULL);
 	shmctl(shm, IPC_RMID, NULL);

@@ -81,6 +81,23 @@ static char *preload_entry(const char *theirs, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * The table's path and the chain's AID as they are now: a restore may
+ * have moved the chain to a new AID, which the layer followed (lock.c).
+ */
+static void refresh_kept(void)
+{
+	if (!vrid_on())
+		return;
+	for (int i = 0; i < keep_count; i++) {
+		if (is_var(keep_env[i], "VRID_TABLE") && strlen(vrid.tab.path) < VRID_ENV_LEN - 11)
+			snprintf(keep_env[i], VRID_ENV_LEN, "VRID_TABLE=%.*s", VRID_ENV_LEN - 12, vrid.tab.path);
+		else if (is_var(keep_env[i], "VRID_AID"))
+			snprintf(keep_env[i], VRID_ENV_LEN, "VRID_AID=%llu",
+				 (unsigned long long)__atomic_load_n(&vrid.tab.hdr->aid, __ATOMIC_RELAXED));
+	}
+}
+
 /* out has room for vrid_env_count(envp) + VRID_ENV_MAX + 1 entries. */
 void vrid_env_fix(char *const envp[], char **out, char *preload_buf)
 {
@@ -88,6 +105,7 @@ void vrid_env_fix(char *const envp[], char **out, char *preload_buf)
 	char *preload;
 	int n = 0;
 
+	refresh_kept();
 	for (int i = 0; envp && envp[i]; i++) {
 		if (kept(envp[i]))
 			continue;

@@ -16,6 +16,7 @@
  * file again and adopts it (renew, reattach) instead of failing.
  */
 #include <fcntl.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -139,6 +140,21 @@ static int open_table(struct vrid_table *t)
 	return (int)fd;
 }
 
+/* "/proc/self/fd/<fd>" in link, 32 bytes, without snprintf (the host's engine has no libc log). */
+static void fd_link(char *link, int fd)
+{
+	char digits[12];
+	int n = 0, len = 14;
+
+	memcpy(link, "/proc/self/fd/", 14);
+	do
+		digits[n++] = (char)('0' + fd % 10);
+	while ((fd /= 10) > 0);
+	while (n > 0)
+		link[len++] = digits[--n];
+	link[len] = 0;
+}
+
 /*
  * A description of our own through the inherited fd, for a process that
  * may not reach the table by its path any more: its parent dropped root
@@ -147,23 +163,41 @@ static int open_table(struct vrid_table *t)
  */
 static int reopen_inherited(struct vrid_table *t, int inherited)
 {
-	char link[32] = "/proc/self/fd/";
-	char digits[12];
-	int n = 0, len = 14;
+	char link[32];
 	long fd;
 
-	do
-		digits[n++] = (char)('0' + inherited % 10);
-	while ((inherited /= 10) > 0);
-	while (n > 0)
-		link[len++] = digits[--n];
-	link[len] = 0;
+	fd_link(link, inherited);
 	fd = vrid_sys(SYS_openat, AT_FDCWD, (long)link, O_RDWR | O_CLOEXEC, 0, 0, 0);
 	if (fd >= 0 && !is_table_fd(t, (int)fd)) {
 		close_fd(fd);
 		return -ESTALE;
 	}
 	return (int)fd;
+}
+
+/*
+ * The path is gone, and the description this process holds names a file
+ * elsewhere: a restore gave the chain a new AID, and CRIU reopened the
+ * table at its new path.  That path is taken if the file there is a
+ * newer copy of this table (open_table adopts only such a one).
+ */
+static int follow_moved(struct vrid_table *t, int held)
+{
+	char link[32], old_path[sizeof(t->path)];
+	long got;
+	int fd;
+
+	fd_link(link, held);
+	memcpy(old_path, t->path, sizeof(old_path));
+	got = vrid_sys(SYS_readlinkat, AT_FDCWD, (long)link, (long)t->path, sizeof(t->path) - 1, 0, 0);
+	if (got <= 0 || t->path[0] != '/') {
+		memcpy(t->path, old_path, sizeof(old_path));
+		return -ENOENT;
+	}
+	t->path[got] = 0;
+	if ((fd = open_table(t)) < 0)
+		memcpy(t->path, old_path, sizeof(old_path));
+	return fd;
 }
 
 /*
@@ -180,6 +214,8 @@ static int renew(struct vrid_table *t)
 
 	if ((fd == -EACCES || fd == -EPERM) && was_table)
 		fd = reopen_inherited(t, old);
+	if (fd == -ENOENT && old >= 0)
+		fd = follow_moved(t, old);
 	if (fd < 0)
 		return fd;
 	/* Of the file as checked before, or as adopted now (CRIU's): ours either way. */
