@@ -80,6 +80,9 @@ func (r *FileRegistry) Register(req Registration) (Chain, error) {
 		if req.TablePath != nil {
 			c.Tables = req.TablePath(c.AID)
 		}
+		if req.CgroupPath != nil {
+			c.Facts.Cgroup = req.CgroupPath(c.AID)
+		}
 		f.NextAID++
 		f.Chains = append(f.Chains, c)
 		c.Replaced = replaced

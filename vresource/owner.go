@@ -50,13 +50,25 @@ func statStartTime(stat []byte) (uint64, error) {
 	return strconv.ParseUint(string(fields[startField]), 10, 64)
 }
 
-// alive reports whether the owner still runs.  Only a missing process
-// counts as gone (ESRCH: it went between open and read); any other
-// failure to read /proc leaves the chain alone.
+// alive reports whether the owner still runs.  Only a missing process,
+// or a dead one not yet reaped, counts as gone (ESRCH: it went between
+// open and read); any other failure to read /proc leaves the chain alone.
 func (o Owner) alive() bool {
-	now, err := OwnerOf(o.Pid)
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(o.Pid) + "/stat")
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
 		return false
 	}
-	return err != nil || now.StartTime == o.StartTime
+	if err != nil {
+		return true
+	}
+	start, err := statStartTime(stat)
+	return err != nil || start == o.StartTime && !statZombie(stat)
+}
+
+// statZombie reads field 3 of a /proc/<pid>/stat line, the state: Z or X
+// is a process that has exited.
+func statZombie(stat []byte) bool {
+	end := bytes.LastIndexByte(stat, ')')
+	fields := bytes.Fields(stat[end+1:])
+	return len(fields) > 0 && (fields[0][0] == 'Z' || fields[0][0] == 'X')
 }

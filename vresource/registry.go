@@ -33,6 +33,9 @@ type Registration struct {
 	TablePath func(AID) string
 	// Facts known when the chain is set up, as under `vrid run`.
 	Facts Facts
+	// CgroupPath, when set, names the chain's cgroup (Facts.Cgroup) once
+	// its AID is known, so that it is on record before the chain runs.
+	CgroupPath func(AID) string
 }
 
 // Chain is one registered application chain.

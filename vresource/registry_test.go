@@ -8,11 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func newRegistry(t *testing.T) *FileRegistry {
@@ -277,10 +279,38 @@ func TestOwnerStartTimeTellsReusedPid(t *testing.T) {
 		{"this process", owner, true},
 		{"same pid, other start", Owner{Pid: owner.Pid, StartTime: owner.StartTime + 1}, false},
 		{"no such pid", Owner{Pid: deadPid, StartTime: owner.StartTime}, false},
+		{"exited, not reaped", zombieOwner(t), false},
 	}
 	for _, tt := range tests {
 		if got := tt.owner.alive(); got != tt.alive {
 			t.Errorf("%s: alive %v, want %v", tt.name, got, tt.alive)
+		}
+	}
+}
+
+// zombieOwner describes a child that has exited and is left unreaped
+// until the test ends.
+func zombieOwner(t *testing.T) Owner {
+	t.Helper()
+	child := exec.Command("true")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = child.Wait() })
+	owner, err := OwnerOf(child.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(owner.Pid) + "/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if statZombie(stat) {
+			return owner
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("true (pid %d) never exited: %s", owner.Pid, stat)
 		}
 	}
 }
@@ -351,5 +381,28 @@ func TestStatStartTime(t *testing.T) {
 	}
 	if _, err := OwnerOf(deadPid); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("owner of a missing pid: %v", err)
+	}
+}
+
+// The cgroup given at registration is on record from the first write,
+// named after the AID it comes with, beside the other facts.
+func TestRegisterCgroupPath(t *testing.T) {
+	r := newRegistry(t)
+	cgroupPath := func(aid AID) string { return "/sys/fs/cgroup/vrid/x-" + aid.String() }
+	facts := Facts{IPCNS: NamespaceID{Dev: 4, Ino: 4026531839}, UIDs: []uint32{0}}
+	for _, want := range []AID{1, 2} {
+		c, err := r.Register(Registration{Owner: selfOwner(t), Facts: facts, CgroupPath: cgroupPath})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Get(c.AID.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantFacts := facts
+		wantFacts.Cgroup = cgroupPath(want)
+		if c.AID != want || !reflect.DeepEqual(got.Facts, wantFacts) {
+			t.Errorf("chain %d facts %+v, want chain %d with %+v", c.AID, got.Facts, want, wantFacts)
+		}
 	}
 }
