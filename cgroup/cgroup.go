@@ -99,17 +99,19 @@ func stateID(stateDir string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// ChainPath is where vrid run puts the cgroup of chain aid of stateDir.
-func ChainPath(stateDir string, aid vresource.AID) (string, error) {
+// ChainPaths names the cgroups vrid run makes for the chains of
+// stateDir, one per AID.
+func ChainPaths(stateDir string) (func(vresource.AID) string, error) {
 	h, err := preferred()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return filepath.Join(h.root, parentName, stateID(stateDir)+"-"+aid.String()), nil
+	prefix := filepath.Join(h.root, parentName, stateID(stateDir)) + "-"
+	return func(aid vresource.AID) string { return prefix + aid.String() }, nil
 }
 
 // ChainPattern is a filepath.Glob pattern that matches the cgroups of
-// every chain of stateDir that ChainPath names.
+// every chain of stateDir that ChainPaths names.
 func ChainPattern(stateDir string) (string, error) {
 	h, err := preferred()
 	if err != nil {
@@ -144,32 +146,51 @@ func Open(path string) (*Cgroup, error) {
 }
 
 // Create makes the cgroup at path, and its parent if need be.  One that
-// is already there is taken if it has no members: a crash can leave an
-// empty one behind.
+// is already there with no members (a crash can leave one behind) is
+// made anew: Linux 6.18 kills a process cloned into a cgroup that was
+// once killed through cgroup.kill.
 func Create(path string) (*Cgroup, error) {
+	err := mkdir(path)
+	if errors.Is(err, fs.ErrExist) {
+		err = recreate(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create cgroup: %w", err)
+	}
+	c, err := Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("create %w", err)
+	}
+	return c, nil
+}
+
+func mkdir(path string) error {
 	err := os.Mkdir(path, 0o755)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
 			err = os.Mkdir(path, 0o755)
 		}
 	}
-	if err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("create cgroup: %w", err)
+	return err
+}
+
+// recreate removes the empty leftover at path and makes it again.
+func recreate(path string) error {
+	old, err := Open(path)
+	if err != nil {
+		return err
 	}
-	c, oerr := Open(path)
-	if oerr != nil {
-		return nil, fmt.Errorf("create %w", oerr)
+	members, err := old.Members()
+	if err != nil {
+		return err
 	}
-	if err != nil { // it was there
-		members, merr := c.Members()
-		if merr != nil {
-			return nil, fmt.Errorf("create %w", merr)
-		}
-		if len(members) > 0 {
-			return nil, fmt.Errorf("create cgroup %s: already there with processes %v", path, members)
-		}
+	if len(members) > 0 {
+		return fmt.Errorf("%s already there with processes %v", path, members)
 	}
-	return c, nil
+	if err := old.Remove(); err != nil {
+		return err
+	}
+	return mkdir(path)
 }
 
 // OfProcess is the cgroup pid is in, as Open takes it: its v2 cgroup, or

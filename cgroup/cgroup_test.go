@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vrid/vrid/vresource"
 )
 
 func TestPickCgroup(t *testing.T) {
@@ -53,17 +55,18 @@ func TestPickCgroup(t *testing.T) {
 	}
 }
 
-func TestChainPath(t *testing.T) {
+func TestChainPaths(t *testing.T) {
 	needRoot(t)
-	a1, _ := ChainPath("/run/a", 1)
-	a1Again, _ := ChainPath("/run/a/", 1)
-	a2, _ := ChainPath("/run/a", 2)
-	b1, err := ChainPath("/run/b", 1)
-	if err != nil {
-		t.Fatal(err)
+	var paths [3]func(vresource.AID) string
+	for i, dir := range []string{"/run/a", "/run/a/", "/run/b"} {
+		var err error
+		if paths[i], err = ChainPaths(dir); err != nil {
+			t.Fatal(err)
+		}
 	}
+	a1, a1Again, a2, b1 := paths[0](1), paths[1](1), paths[0](2), paths[2](1)
 	if a1 != a1Again || a1 == a2 || a1 == b1 {
-		t.Errorf("ChainPath: /run/a 1 %s, /run/a/ 1 %s, /run/a 2 %s, /run/b 1 %s: want one path per state directory and AID", a1, a1Again, a2, b1)
+		t.Errorf("ChainPaths: /run/a 1 %s, /run/a/ 1 %s, /run/a 2 %s, /run/b 1 %s: want one path per state directory and AID", a1, a1Again, a2, b1)
 	}
 	pattern, err := ChainPattern("/run/a")
 	if err != nil {
@@ -203,7 +206,8 @@ func testStartKillRemove(t *testing.T, h *hierarchy, kill func(*Cgroup) error) {
 	}
 }
 
-// Create takes an empty leftover and refuses one with members.
+// Create takes an empty leftover, even one killed through, and refuses
+// one with members.
 func TestCreateOverLeftover(t *testing.T) {
 	needRoot(t)
 	for _, h := range hierarchies(t) {
@@ -214,8 +218,20 @@ func TestCreateOverLeftover(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = c.Kill(); _ = c.Remove() })
-			if _, err := Create(path); err != nil {
-				t.Errorf("Create over an empty one: %v", err)
+			killed := exec.Command("sleep", "1000")
+			if err := c.Start(killed); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = killed.Wait()
+			if c, err = Create(path); err != nil {
+				t.Fatalf("Create over an empty one: %v", err)
+			}
+			// A process started in it runs as in a new one.
+			if out, err := startAndWait(c, "echo", "fine"); err != nil || out != "fine\n" {
+				t.Errorf("echo fine in the leftover: %q, %v", out, err)
 			}
 			sleeper := exec.Command("sleep", "1000")
 			if err := c.Start(sleeper); err != nil {
@@ -223,7 +239,7 @@ func TestCreateOverLeftover(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = c.Kill(); _ = sleeper.Wait() })
 			_, err = Create(path)
-			if err == nil || !strings.Contains(err.Error(), "already there with processes ["+strconv.Itoa(sleeper.Process.Pid)+"]") {
+			if err == nil || !strings.Contains(err.Error(), path+" already there with processes ["+strconv.Itoa(sleeper.Process.Pid)+"]") {
 				t.Errorf("Create over one with a member: %v", err)
 			}
 		})
@@ -253,6 +269,17 @@ func TestOpenMissing(t *testing.T) {
 	if _, err := Open(os.TempDir()); err == nil || !strings.Contains(err.Error(), "not in a cgroup file system") {
 		t.Errorf("Open(%s): %v", os.TempDir(), err)
 	}
+}
+
+func startAndWait(c *Cgroup, args ...string) (string, error) {
+	var out strings.Builder
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout = &out
+	if err := c.Start(cmd); err != nil {
+		return "", err
+	}
+	err := cmd.Wait()
+	return out.String(), err
 }
 
 func waitFor(t *testing.T, what string, done func() bool) {

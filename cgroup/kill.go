@@ -31,7 +31,7 @@ func (c *Cgroup) Kill() error {
 	if err := c.checkKillable(); err != nil {
 		return err
 	}
-	members, err := c.Members()
+	members, err := c.live()
 	if err != nil || len(members) == 0 {
 		return err
 	}
@@ -61,7 +61,7 @@ func (c *Cgroup) killByFreezing(members []int) error {
 			return nil
 		}
 		var err error
-		if members, err = c.Members(); err != nil {
+		if members, err = c.live(); err != nil {
 			return err
 		}
 	}
@@ -145,14 +145,24 @@ func (c *Cgroup) freeze(frozen bool) error {
 	})
 }
 
+// live lists the members of a cgroup that may be removed meanwhile: one
+// that is gone has none.
+func (c *Cgroup) live() ([]int, error) {
+	members, err := c.Members()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return members, err
+}
+
 // waitEmpty waits until the cgroup has no member left.
 func (c *Cgroup) waitEmpty(limit time.Duration) error {
 	err := poll(limit, func() (bool, error) {
-		members, err := c.Members()
+		members, err := c.live()
 		return len(members) == 0, err
 	})
 	if errors.Is(err, errTimeout) {
-		members, _ := c.Members()
+		members, _ := c.live()
 		return fmt.Errorf("kill cgroup %s: processes %v still there after %v", c.Path, members, limit)
 	}
 	return err

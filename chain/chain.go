@@ -14,6 +14,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/vrid/vrid/cgroup"
 	"github.com/vrid/vrid/config"
 	"github.com/vrid/vrid/vresource"
 )
@@ -43,14 +44,14 @@ func OpenRegistry(cfg *config.Config) (vresource.Registry, error) {
 }
 
 // Setup registers a chain whose processes start as this process's
-// children do (SelfFacts), and creates its tables.  On failure nothing
-// stays registered.
+// children do (SelfFacts), in a cgroup of its own, and creates its
+// tables.  On failure nothing stays registered.
 func Setup(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner) (vresource.Chain, error) {
-	facts, err := SelfFacts()
+	req, err := selfRegistration(cfg, name, owner)
 	if err != nil {
-		return vresource.Chain{}, fmt.Errorf("set up chain %q: %w", name, err)
+		return vresource.Chain{}, err
 	}
-	ch, err := register(cfg, reg, name, owner, facts, false)
+	ch, err := register(cfg, reg, req, false)
 	if err != nil {
 		return ch, err
 	}
@@ -62,6 +63,20 @@ func Setup(cfg *config.Config, reg vresource.Registry, name string, owner vresou
 		return ch, err
 	}
 	return ch, nil
+}
+
+// selfRegistration asks for a chain whose processes start as this
+// process's children do (SelfFacts), in a cgroup of its own.
+func selfRegistration(cfg *config.Config, name string, owner vresource.Owner) (vresource.Registration, error) {
+	req := vresource.Registration{Name: name, Owner: owner}
+	var err error
+	if req.Facts, err = SelfFacts(); err == nil {
+		req.CgroupPath, err = cgroup.ChainPaths(cfg.StateDir)
+	}
+	if err != nil {
+		return req, fmt.Errorf("set up chain %q: %w", name, err)
+	}
+	return req, nil
 }
 
 // Env is what a process needs to run under the layer in chain ch.  logFD

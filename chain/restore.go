@@ -18,11 +18,11 @@ import (
 // (vresource.CreateTablesFromImage), and returned mapped.  On failure
 // nothing stays registered.
 func SetupFromImage(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner, img []byte) (vresource.Chain, *vresource.Tables, error) {
-	facts, err := SelfFacts()
+	req, err := selfRegistration(cfg, name, owner)
 	if err != nil {
-		return vresource.Chain{}, nil, fmt.Errorf("set up chain %q: %w", name, err)
+		return vresource.Chain{}, nil, err
 	}
-	ch, err := register(cfg, reg, name, owner, facts, false)
+	ch, err := register(cfg, reg, req, false)
 	if err != nil {
 		return ch, nil, err
 	}

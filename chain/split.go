@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/vrid/vrid/config"
 	"github.com/vrid/vrid/vresource"
 )
@@ -18,26 +20,21 @@ import (
 // Register registers a chain and makes its directory, without tables.  On
 // failure nothing stays registered.
 func Register(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner) (vresource.Chain, error) {
-	return register(cfg, reg, name, owner, vresource.Facts{}, true)
+	return register(cfg, reg, vresource.Registration{Name: name, Owner: owner}, true)
 }
 
-// register is Register with the facts known so far.  capped: the
-// chain's directory is a tmpfs no larger than its table (makeDir), for
-// chains whose table file a container can write.
-func register(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner,
-	facts vresource.Facts, capped bool) (vresource.Chain, error) {
-	ch, err := reg.Register(vresource.Registration{
-		Name:      name,
-		Owner:     owner,
-		TablePath: func(aid vresource.AID) string { return TablePath(cfg.StateDir, aid) },
-		Facts:     facts,
-	})
+// register is Register with what is known so far: facts, a cgroup.
+// capped: the chain's directory is a tmpfs no larger than its table
+// (makeDir), for chains whose table file a container can write.
+func register(cfg *config.Config, reg vresource.Registry, req vresource.Registration, capped bool) (vresource.Chain, error) {
+	req.TablePath = func(aid vresource.AID) string { return TablePath(cfg.StateDir, aid) }
+	ch, err := reg.Register(req)
 	if err != nil {
 		return ch, err
 	}
 	if ch.Replaced != nil {
 		// A chain whose owner died without cleaning up gave its name away.
-		_ = Teardown(cfg, reg, *ch.Replaced)
+		_, _ = Collect(cfg, reg, *ch.Replaced, logrus.StandardLogger())
 	}
 	if err := makeDir(cfg, ch, capped); err != nil {
 		_ = os.Remove(Dir(cfg.StateDir, ch.AID))
@@ -74,10 +71,15 @@ func CreateTables(cfg *config.Config, ch vresource.Chain, perm os.FileMode) erro
 	return t.Close()
 }
 
-// Forget removes a chain's directory and releases its AID, and leaves its
-// System V objects alone: for a chain whose IPC namespace is gone, and its
-// objects with it, or is out of reach.
+// Forget removes a chain's cgroup, if vrid made it, and its directory,
+// and releases its AID; it leaves its System V objects alone: for a chain
+// whose IPC namespace is gone, and its objects with it, or is out of
+// reach.  A cgroup that cannot be removed (a process of the chain lives
+// on) keeps the chain registered, for vrid gc to try again.
 func Forget(cfg *config.Config, reg vresource.Registry, ch vresource.Chain) error {
+	if err := removeCgroup(ch); err != nil {
+		return fmt.Errorf("forget chain %s: %w", ch.AID, err)
+	}
 	var errs []error
 	if err := unmountDir(cfg, ch); err != nil {
 		errs = append(errs, err)

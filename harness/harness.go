@@ -20,6 +20,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/vrid/vrid/cgroup"
 	"github.com/vrid/vrid/chain"
 	"github.com/vrid/vrid/config"
 	"github.com/vrid/vrid/vresource"
@@ -87,6 +88,12 @@ func Run(opt Options, command Command, reg vresource.Registry, ch vresource.Chai
 		return 1, fmt.Errorf("run %s: %w", ch.AID, err)
 	}
 	defer tables.Close()
+	// The chain's cgroup, not its table, says which processes are the
+	// chain's: the root starts in it, and everything it forks with it.
+	cg, err := cgroup.Create(ch.Facts.Cgroup)
+	if err != nil {
+		return 1, fmt.Errorf("run %s: %w", ch.AID, err)
+	}
 
 	// Orphans of the chain come to us, so that every process is reaped and forgotten.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -113,7 +120,7 @@ func Run(opt Options, command Command, reg vresource.Registry, ch vresource.Chai
 		ExtraFiles:  []*os.File{logW},
 		SysProcAttr: rootProcAttr(opt.Stdin),
 	}
-	err = cmd.Start()
+	err = cg.Start(cmd)
 	logW.Close()
 	if err != nil {
 		logR.Close()
@@ -156,12 +163,15 @@ func Supervise(opt Options, reg vresource.Registry, ch vresource.Chain, tables *
 }
 
 // supervise runs a chain whose root is started until the root exits,
-// ends what outlives it, and returns the root's status; a chain that a
-// snapshot ended says where it went and counts as a success.
+// ends what outlives it, through the chain's cgroup, and returns the
+// root's status; a chain that a snapshot ended says where it went and
+// counts as a success.
 func supervise(opt Options, ch vresource.Chain, root int, tables *vresource.Tables, signals <-chan os.Signal, logsDone <-chan struct{}) int {
 	status := superviseRoot(root, tables, signals, opt.Log)
-	killChain(tables)
-	reapAll(tables)
+	if err := chain.Kill(ch); err != nil {
+		opt.Log.WithError(err).Warn("the chain's processes outlive it")
+	}
+	reapAll()
 	select {
 	case <-logsDone:
 	case <-time.After(2 * time.Second):
@@ -195,7 +205,7 @@ func rootProcAttr(stdin *os.File) *syscall.SysProcAttr {
 // root is reaped; it returns the root's status.
 func superviseRoot(root int, tables *vresource.Tables, signals <-chan os.Signal, log *logrus.Logger) int {
 	// A root restored before the signals were caught may be gone already.
-	if status, done := reap(root, tables, false); done {
+	if status, done := reap(root, tables); done {
 		return status
 	}
 	for sig := range signals {
@@ -205,7 +215,7 @@ func superviseRoot(root int, tables *vresource.Tables, signals <-chan os.Signal,
 			}
 			continue
 		}
-		if status, done := reap(root, tables, false); done {
+		if status, done := reap(root, tables); done {
 			return status
 		}
 	}
@@ -214,14 +224,10 @@ func superviseRoot(root int, tables *vresource.Tables, signals <-chan os.Signal,
 
 // reap collects exited children; with block it waits for all of them.  It
 // reports the root's status once the root is among them.
-func reap(root int, tables *vresource.Tables, block bool) (status int, rootDone bool) {
+func reap(root int, tables *vresource.Tables) (status int, rootDone bool) {
 	for {
 		var ws unix.WaitStatus
-		opts := unix.WNOHANG
-		if block {
-			opts = 0
-		}
-		pid, err := unix.Wait4(-1, &ws, opts, nil)
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
 		if err == unix.EINTR {
 			continue
 		}
@@ -249,23 +255,44 @@ func forgetReaped(tables *vresource.Tables, pid int) {
 	}
 }
 
-// killChain ends what outlives the root, as a container ends with its
-// init: every process in the tables, and every descendant of ours, which
-// covers programs the layer cannot reach (static binaries).
-func killChain(tables *vresource.Tables) {
-	self := int32(os.Getpid())
-	for _, e := range tables.Entries(vresource.PID) {
-		if e.Sys > 0 && e.Sys != self {
-			_ = unix.Kill(int(e.Sys), unix.SIGKILL)
+// reapAll reaps every child left once the chain's cgroup is empty.  A
+// child that still lives left the cgroup (only root can), but it is
+// ours, so a process of the chain: it is killed, and so are the orphans
+// it leaves to us.  An unreaped child's pid cannot be reused: the kill
+// reaches that child.
+func reapAll() {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		switch {
+		case err == unix.EINTR || pid > 0:
+			continue
+		case err != nil:
+			return // no child left
 		}
-	}
-	for _, pid := range Descendants(int(self)) {
-		_ = unix.Kill(pid, unix.SIGKILL)
+		for _, child := range processTree(true)[os.Getpid()] {
+			_ = unix.Kill(child, unix.SIGKILL)
+		}
+		if _, err := unix.Wait4(-1, &ws, 0, nil); err != nil && err != unix.EINTR {
+			return
+		}
 	}
 }
 
 // Descendants lists the processes below pid, from /proc.
 func Descendants(pid int) []int {
+	children := processTree(false)
+	var out []int
+	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
+		out = append(out, queue[0])
+		queue = append(queue, children[queue[0]]...)
+	}
+	return out
+}
+
+// processTree maps each pid to its children, from /proc; with live, it
+// leaves zombies out.
+func processTree(live bool) map[int][]int {
 	children := map[int][]int{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -280,20 +307,11 @@ func Descendants(pid int) []int {
 		// The command name may hold spaces and parentheses: the fields start after the last ')'.
 		i := bytes.LastIndexByte(stat, ')')
 		fields := strings.Fields(string(stat[i+1:]))
-		if len(fields) < 2 {
+		if len(fields) < 2 || live && fields[0] == "Z" {
 			continue
 		}
 		ppid, _ := strconv.Atoi(fields[1])
 		children[ppid] = append(children[ppid], p)
 	}
-	var out []int
-	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
-		out = append(out, queue[0])
-		queue = append(queue, children[queue[0]]...)
-	}
-	return out
-}
-
-func reapAll(tables *vresource.Tables) {
-	reap(0, tables, true)
+	return children
 }

@@ -29,6 +29,8 @@ func main() {
 			tablesCommand(),
 			snapshotCommand(),
 			restoreCommand(),
+			rmCommand(),
+			gcCommand(),
 		},
 		HideHelpCommand: true,
 	}

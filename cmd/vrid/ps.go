@@ -31,8 +31,8 @@ func psCommand() *cli.Command {
 type psProcess struct {
 	AID     vresource.AID `json:"aid"`
 	Chain   string        `json:"chain"`
-	State   string        `json:"state"`
-	VirtPID int32         `json:"vpid"`
+	State   string        `json:"state"`    // the chain's, or "foreign" for a process that is not its own
+	VirtPID int32         `json:"vpid"`     // 0: a member the layer does not reach
 	SysPID  int32         `json:"pid"`      // in the chain's own pid namespace, as in its tables
 	HostPID int           `json:"host_pid"` // in vrid's pid namespace
 	Command string        `json:"command"`
@@ -75,49 +75,88 @@ func psAction(c *cli.Context) (err error) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "AID\tNAME\tSTATE\tVPID\tPID\tHOST PID\tCOMMAND")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%d\t%d\t%s\n", r.AID, r.Chain, r.State, r.VirtPID, r.SysPID, r.HostPID, r.Command)
+		virt := "-" // not under the layer
+		if r.VirtPID != 0 {
+			virt = strconv.Itoa(int(r.VirtPID))
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", r.AID, r.Chain, r.State, virt, r.SysPID, r.HostPID, r.Command)
 	}
 	return w.Flush()
 }
 
-// chainProcesses lists the live processes (not threads, not bare group ids)
-// among a chain's pid entries, read from a private copy of its tables.  The
-// tables hold pids as the chain sees them: inside a container, in its pid
-// namespace; the host pid is shown too.
+// chainProcesses lists a chain's processes as the kernel knows them: the
+// members of its cgroup, each with its virtual pid when its tables (a
+// private copy) have one.  The tables hold pids as the chain sees them
+// (inside a container, in its pid namespace), and the chain writes them
+// itself: a live process they name that is no member is listed as
+// foreign, to be seen and never acted on.
 func chainProcesses(cfg *config.Config, ch vresource.Chain, state string) ([]psProcess, error) {
 	t, err := chain.ReadTables(cfg, ch)
 	if err != nil {
 		return []psProcess{{AID: ch.AID, Chain: ch.Name, State: "no tables", Command: err.Error()}}, err
 	}
 	defer t.Close()
-	hostPid := pidNamespaceOf(ch.RootPid)
-	var out []psProcess
-	for _, e := range t.Entries(vresource.PID) {
-		pid, ok := hostPid[e.Sys]
-		if hostPid == nil {
-			pid, ok = int(e.Sys), true
+	members, err := chain.Members(ch)
+	if err != nil && !errors.Is(err, chain.ErrNoCgroup) {
+		return []psProcess{{AID: ch.AID, Chain: ch.Name, State: "no cgroup", Command: err.Error()}}, err
+	}
+	memberOf := map[int32]int{} // pid in the chain's namespace -> host pid
+	for _, pid := range members {
+		if inner, ok := innermostPid(pid); ok {
+			memberOf[inner] = pid
 		}
-		if !ok || !isProcess(pid) {
+	}
+	row := func(state string, virt, sys int32, host int) psProcess {
+		return psProcess{AID: ch.AID, Chain: ch.Name, State: state,
+			VirtPID: virt, SysPID: sys, HostPID: host, Command: commandLine(host)}
+	}
+	var out, foreign []psProcess
+	listed := map[int]bool{}
+	var hostPid map[int32]int // of the chain's pid namespace, made when first needed
+	for _, e := range t.Entries(vresource.PID) {
+		if pid, ok := memberOf[e.Sys]; ok {
+			out = append(out, row(state, e.Virt, e.Sys, pid))
+			listed[pid] = true
 			continue
 		}
-		out = append(out, psProcess{AID: ch.AID, Chain: ch.Name, State: state,
-			VirtPID: e.Virt, SysPID: e.Sys, HostPID: pid, Command: commandLine(pid)})
+		if hostPid == nil {
+			hostPid = pidNamespaceOf(ch.RootPid)
+		}
+		pid, ok := hostPid[e.Sys]
+		if len(hostPid) == 0 {
+			pid, ok = int(e.Sys), true
+		}
+		// A thread of a member, or a group id, is no process of its own.
+		if ok && isProcess(pid) {
+			foreign = append(foreign, row(stateForeign, e.Virt, e.Sys, pid))
+		}
 	}
-	return out, nil
+	// Members the layer does not reach (static programs) have no virtual pid.
+	for _, pid := range members {
+		if !listed[pid] {
+			inner, _ := innermostPid(pid)
+			out = append(out, row(state, 0, inner, pid))
+		}
+	}
+	return append(out, foreign...), nil
 }
 
+// stateForeign marks a process that a chain's table names but that is no
+// member of its cgroup: the table forged it, or kept a pid since reused.
+const stateForeign = "foreign"
+
 // pidNamespaceOf maps the pids of root's pid namespace to host pids, or
-// returns nil when root shares ours (or is unknown).
+// returns an empty map when root shares ours (or is unknown).
 func pidNamespaceOf(root int) map[int32]int {
+	byInner := map[int32]int{}
 	if root <= 0 {
-		return nil
+		return byInner
 	}
 	theirs, err := os.Readlink("/proc/" + strconv.Itoa(root) + "/ns/pid")
 	ours, err2 := os.Readlink("/proc/self/ns/pid")
 	if err != nil || err2 != nil || theirs == ours {
-		return nil
+		return byInner
 	}
-	byInner := map[int32]int{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())

@@ -56,11 +56,15 @@ func runAction(c *cli.Context) error {
 			return err
 		}
 	} else {
+		// What a killed detached supervisor left, the next run collects.
+		if _, err := chain.CollectStale(cfg, reg, log); err != nil {
+			log.WithError(err).Warn("collect chains whose owner is gone")
+		}
 		owner, err := vresource.OwnerOf(os.Getpid())
 		if err != nil {
 			return err
 		}
-		owner.Kind = "run"
+		owner.Kind = chain.OwnerRun
 		if ch, err = chain.Setup(cfg, reg, c.String("name"), owner); err != nil {
 			return err
 		}
@@ -120,7 +124,7 @@ func detach(c *cli.Context, cfg *config.Config, reg vresource.Registry, ch vreso
 	if err != nil {
 		return fail(err)
 	}
-	owner.Kind = "run"
+	owner.Kind = chain.OwnerRun
 	if err := reg.Update(ch.AID, func(c *vresource.Chain) error { c.Owner = owner; return nil }); err != nil {
 		return fail(err)
 	}
