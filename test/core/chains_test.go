@@ -313,23 +313,7 @@ func TestDetachedChain(t *testing.T) {
 	needSetup(t)
 	stateDir := t.TempDir()
 	before := readIPC(t)
-	t.Cleanup(func() { killChainProcesses(t, stateDir) })
-
-	res := vrid(t, stateDir, "run", "--detach", "--name", "sleeper", "--ids", "sequential", "--", program("chain_sleeper"))
-	if res.Code != 0 {
-		t.Fatalf("vrid run --detach:\n%s", res)
-	}
-	aid := strings.TrimSpace(res.Stdout)
-	if _, err := strconv.Atoi(aid); err != nil {
-		t.Fatalf("vrid run --detach printed %q, want the AID", res.Stdout)
-	}
-	supervisor := ownerPid(t, stateDir)
-	t.Cleanup(func() {
-		if unix.Kill(supervisor, 0) == nil {
-			_ = unix.Kill(supervisor, unix.SIGKILL)
-			reapIfOurs(supervisor)
-		}
-	})
+	aid, supervisor := detach(t, stateDir, "sleeper", program("chain_sleeper"))
 
 	var rows []psRow
 	poll(t, "vrid ps shows the root and its child", func() bool {
@@ -395,11 +379,7 @@ func TestDetachedChain(t *testing.T) {
 	if err := unix.Kill(int(sysOf[1000]), unix.SIGKILL); err != nil {
 		t.Fatalf("kill root %d: %v", sysOf[1000], err)
 	}
-	poll(t, "the supervisor exits", func() bool {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(supervisor, &ws, unix.WNOHANG, nil)
-		return pid == supervisor || err == unix.ECHILD
-	})
+	waitSupervisor(t, supervisor)
 	if rows := psJSON(t, stateDir); len(rows) != 0 {
 		t.Errorf("vrid ps after the root died: %+v", rows)
 	}
@@ -436,19 +416,13 @@ func ownerPid(t *testing.T, stateDir string) int {
 func TestLibcChildrenForgotten(t *testing.T) {
 	needSetup(t)
 	stateDir := t.TempDir()
-	t.Cleanup(func() { killChainProcesses(t, stateDir) })
-	res := vrid(t, stateDir, "run", "--detach", "--name", "libc", "--ids", "sequential", "--", program("libc_children"))
-	if res.Code != 0 {
-		t.Fatalf("vrid run --detach:\n%s", res)
-	}
-	supervisor := ownerPid(t, stateDir)
+	aid, _ := detach(t, stateDir, "libc", program("libc_children"))
 	t.Cleanup(func() {
-		if unix.Kill(supervisor, 0) == nil {
-			_ = unix.Kill(supervisor, unix.SIGKILL)
-			reapIfOurs(supervisor)
+		if res := vrid(t, stateDir, "rm", "libc"); res.Code != 0 {
+			t.Errorf("vrid rm libc:\n%s", res)
 		}
 	})
-	logFile := filepath.Join(stateDir, "logs", strings.TrimSpace(res.Stdout)+".log")
+	logFile := filepath.Join(stateDir, "logs", aid+".log")
 	var out string
 	poll(t, "the chain's root says ready", func() bool {
 		data, _ := os.ReadFile(logFile)

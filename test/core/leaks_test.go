@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vrid/vrid/cgroup"
 )
 
 // ipcObject is one System V object as /proc/sysvipc shows it.
@@ -83,9 +85,9 @@ func removeIPC(objs []ipcObject) {
 }
 
 // checkNoLeaks is the check after every run: no chain directory, no chain
-// in the registry, no IPC object the run made, and no process of it.
-// What leaked is reported and then removed, so that the next test starts
-// clean.
+// in the registry, no IPC object the run made, no process of it, and no
+// cgroup.  What leaked is reported and then removed, so that the next
+// test starts clean.
 func checkNoLeaks(t *testing.T, stateDir string, ipcBefore []ipcObject) {
 	t.Helper()
 	chains, err := os.ReadDir(filepath.Join(stateDir, "chains"))
@@ -106,6 +108,27 @@ func checkNoLeaks(t *testing.T, stateDir string, ipcBefore []ipcObject) {
 		t.Errorf("leak: processes of the chain still run: %v", procs)
 		killChainProcesses(t, stateDir)
 	}
+	for _, path := range chainCgroups(t, stateDir) {
+		t.Errorf("leak: cgroup %s left behind", path)
+		if cg, err := cgroup.Open(path); err == nil {
+			_ = cg.Kill()
+			_ = cg.Remove()
+		}
+	}
+}
+
+// chainCgroups lists the cgroups of the chains of stateDir that exist.
+func chainCgroups(t *testing.T, stateDir string) []string {
+	t.Helper()
+	pattern, err := cgroup.ChainPattern(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths
 }
 
 // registryChains lists the AIDs registry.json holds.
