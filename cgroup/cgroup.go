@@ -7,7 +7,9 @@
 //
 // A cgroup is named by the absolute path of its directory, and that is
 // the string vresource.Facts.Cgroup records, for example
-// /sys/fs/cgroup/unified/vrid/3f2a9c0e5b7d1a42-7.  The directory lies in
+// /sys/fs/cgroup/unified/vrid/3f2a9c0e5b7d1a42-7; a chain that several
+// containers share records one path a line, its owner's first (List).
+// The directory lies in
 // the cgroup v2 hierarchy (mounted at /sys/fs/cgroup, or at
 // /sys/fs/cgroup/unified on a hybrid host) or, where there is none, in the
 // cgroup v1 freezer hierarchy (/sys/fs/cgroup/freezer).  Which of the two
@@ -26,6 +28,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -299,4 +302,30 @@ func (c *Cgroup) walk(fn func(dir string) error) error {
 		return nil
 	}
 	return visit(c.Path, true)
+}
+
+// List holds the cgroups of a chain, as Facts.Cgroup records them: one
+// path a line.
+type List string
+
+// Paths are the cgroups of the list.
+func (l List) Paths() []string {
+	var out []string
+	for _, p := range strings.Split(string(l), "\n") {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Add adds path to the list, once.
+func (l List) Add(path string) List {
+	if path == "" || slices.Contains(l.Paths(), path) {
+		return l
+	}
+	if l == "" {
+		return List(path)
+	}
+	return l + "\n" + List(path)
 }

@@ -55,6 +55,27 @@ func TestPickCgroup(t *testing.T) {
 	}
 }
 
+func TestList(t *testing.T) {
+	var l List
+	for _, tc := range []struct {
+		add  string
+		want []string
+	}{
+		{"/sys/fs/cgroup/a", []string{"/sys/fs/cgroup/a"}},
+		{"/sys/fs/cgroup/b", []string{"/sys/fs/cgroup/a", "/sys/fs/cgroup/b"}},
+		{"/sys/fs/cgroup/a", []string{"/sys/fs/cgroup/a", "/sys/fs/cgroup/b"}},
+		{"", []string{"/sys/fs/cgroup/a", "/sys/fs/cgroup/b"}},
+	} {
+		l = l.Add(tc.add)
+		if got := l.Paths(); !slices.Equal(got, tc.want) {
+			t.Errorf("after Add(%q): %q, want %q", tc.add, got, tc.want)
+		}
+	}
+	if got := List("").Paths(); got != nil {
+		t.Errorf("empty list: %q", got)
+	}
+}
+
 func TestChainPaths(t *testing.T) {
 	needRoot(t)
 	var paths [3]func(vresource.AID) string

@@ -10,8 +10,8 @@ import (
 )
 
 // OwnerRun marks the chains vrid run owns.  Their cgroup is vrid's own:
-// vrid kills through it and removes it.  Any other kind's (a runtime's)
-// it only reads.
+// vrid kills through it and removes it.  Any other kind's (a runtime's
+// containers') it only reads.
 const OwnerRun = "run"
 
 var (
@@ -23,17 +23,25 @@ var (
 	ErrNotOurs = errors.New("its processes belong to its runtime")
 )
 
-// Cgroup opens the chain's cgroup.  One never made, or already removed,
-// is an error that matches fs.ErrNotExist.
-func Cgroup(ch vresource.Chain) (*cgroup.Cgroup, error) {
-	if ch.Facts.Cgroup == "" {
+// cgroups opens the chain's cgroups (Facts.Cgroup), skipping those never
+// made or already removed.
+func cgroups(ch vresource.Chain) ([]*cgroup.Cgroup, error) {
+	paths := cgroup.List(ch.Facts.Cgroup).Paths()
+	if len(paths) == 0 {
 		return nil, fmt.Errorf("chain %s: %w", ch.AID, ErrNoCgroup)
 	}
-	cg, err := cgroup.Open(ch.Facts.Cgroup)
-	if err != nil {
-		return nil, fmt.Errorf("chain %s: %w", ch.AID, err)
+	var out []*cgroup.Cgroup
+	for _, path := range paths {
+		cg, err := cgroup.Open(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("chain %s: %w", ch.AID, err)
+		}
+		out = append(out, cg)
 	}
-	return cg, nil
+	return out, nil
 }
 
 // Kill ends every process of a chain that vrid run owns, through its
@@ -43,12 +51,9 @@ func Kill(ch vresource.Chain) error {
 	if ch.Owner.Kind != OwnerRun {
 		return fmt.Errorf("kill chain %s (owner %s): %w", ch.AID, ch.Owner.Kind, ErrNotOurs)
 	}
-	cg, err := Cgroup(ch)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // never made, or gone with its members
-	}
-	if err == nil {
-		err = cg.Kill()
+	cgs, err := cgroups(ch)
+	for _, cg := range cgs {
+		err = errors.Join(err, cg.Kill())
 	}
 	if err != nil {
 		return fmt.Errorf("kill chain %s: %w", ch.AID, err)
@@ -56,21 +61,25 @@ func Kill(ch vresource.Chain) error {
 	return nil
 }
 
-// Members lists the processes of a chain, from its cgroup: pids in vrid's
-// pid namespace.  A cgroup never made, or already removed, has none.
+// Members lists the processes of a chain, from its cgroups: pids in
+// vrid's pid namespace.
 func Members(ch vresource.Chain) ([]int, error) {
-	cg, err := Cgroup(ch)
+	cgs, err := cgroups(ch)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
 		return nil, err
 	}
-	members, err := cg.Members()
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil // removed meanwhile
+	var all []int
+	for _, cg := range cgs {
+		members, err := cg.Members()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, members...)
 	}
-	return members, err
+	return all, nil
 }
 
 // removeCgroup removes the cgroup of a chain that vrid run owns.
@@ -78,12 +87,12 @@ func removeCgroup(ch vresource.Chain) error {
 	if ch.Owner.Kind != OwnerRun {
 		return nil
 	}
-	cg, err := Cgroup(ch)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNoCgroup) {
+	cgs, err := cgroups(ch)
+	if errors.Is(err, ErrNoCgroup) {
 		return nil
 	}
-	if err != nil {
-		return err
+	for _, cg := range cgs {
+		err = errors.Join(err, cg.Remove())
 	}
-	return cg.Remove()
+	return err
 }

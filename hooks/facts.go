@@ -6,6 +6,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/vrid/vrid/cgroup"
 	"github.com/vrid/vrid/vresource"
 )
 
@@ -23,6 +24,9 @@ func containerFacts(state *specs.State, spec *specs.Spec) (vresource.Facts, erro
 		return f, err
 	}
 	if f.PIDNS, err = vresource.NamespaceOf(proc + "pid"); err != nil {
+		return f, err
+	}
+	if f.Cgroup, err = cgroup.OfProcess(state.Pid); err != nil {
 		return f, err
 	}
 	userNS := spec.Linux != nil && slices.ContainsFunc(spec.Linux.Namespaces,
@@ -61,8 +65,9 @@ func holdsSysAdmin(p *specs.Process) bool {
 }
 
 // joinFacts adds the facts of one more container to its chain's: the
-// owner's namespaces stay, and the uids add up.
+// owner's namespaces stay, and the uids and cgroups add up.
 func joinFacts(c *vresource.Facts, more vresource.Facts) {
+	c.Cgroup = string(cgroup.List(c.Cgroup).Add(more.Cgroup))
 	if c.IPCNS.IsZero() {
 		c.IPCNS, c.PIDNS = more.IPCNS, more.PIDNS
 		c.UIDMap, c.GIDMap = more.UIDMap, more.GIDMap

@@ -58,14 +58,17 @@ func TestContainerFacts(t *testing.T) {
 	}
 }
 
-// TestJoinFacts: a joiner adds its uids; the owner's namespace stays.
+// TestJoinFacts: a joiner adds its uids and its cgroup; the owner's
+// namespace stays.
 func TestJoinFacts(t *testing.T) {
-	owner := vresource.Facts{IPCNS: vresource.NamespaceID{Dev: 4, Ino: 1}, UIDs: []uint32{1000}}
-	joiner := vresource.Facts{IPCNS: vresource.NamespaceID{Dev: 4, Ino: 2}, UIDs: []uint32{1000, 2000}, IPCAdmin: true}
+	owner := vresource.Facts{IPCNS: vresource.NamespaceID{Dev: 4, Ino: 1}, UIDs: []uint32{1000}, Cgroup: "/sys/fs/cgroup/a"}
+	joiner := vresource.Facts{IPCNS: vresource.NamespaceID{Dev: 4, Ino: 2}, UIDs: []uint32{1000, 2000}, IPCAdmin: true,
+		Cgroup: "/sys/fs/cgroup/b"}
 	var f vresource.Facts
 	joinFacts(&f, owner)
 	joinFacts(&f, joiner)
-	want := vresource.Facts{IPCNS: owner.IPCNS, UIDs: []uint32{1000, 2000}}
+	joinFacts(&f, joiner) // a createRuntime hook run again
+	want := vresource.Facts{IPCNS: owner.IPCNS, UIDs: []uint32{1000, 2000}, Cgroup: "/sys/fs/cgroup/a\n/sys/fs/cgroup/b"}
 	if !reflect.DeepEqual(f, want) {
 		t.Errorf("facts %+v, want %+v", f, want)
 	}

@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 
+	"github.com/vrid/vrid/cgroup"
 	"github.com/vrid/vrid/chain"
 	"github.com/vrid/vrid/config"
 	"github.com/vrid/vrid/oci"
@@ -90,8 +91,12 @@ func TestCreateRuntime(t *testing.T) {
 	}
 	ipc, _ := vresource.NamespaceOf("/proc/self/ns/ipc")
 	pid, _ := vresource.NamespaceOf("/proc/self/ns/pid")
-	if f := got.Facts; f.IPCNS != ipc || f.PIDNS != pid || !slices.Equal(f.UIDs, []uint32{1000}) || f.IPCAdmin {
-		t.Errorf("facts %+v, want ipc %s, pid %s, uids [1000], no IPC admin", f, ipc, pid)
+	cg, err := cgroup.OfProcess(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := got.Facts; f.IPCNS != ipc || f.PIDNS != pid || !slices.Equal(f.UIDs, []uint32{1000}) || f.IPCAdmin || f.Cgroup != cg {
+		t.Errorf("facts %+v, want ipc %s, pid %s, uids [1000], no IPC admin, cgroup %s", f, ipc, pid, cg)
 	}
 	if err := CreateRuntime(cfg, reg, 999, state); !errors.Is(err, vresource.ErrUnknownChain) {
 		t.Errorf("unknown AID: %v", err)

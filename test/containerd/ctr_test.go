@@ -54,6 +54,7 @@ func TestRuncComparison(t *testing.T) {
 type psRow struct {
 	AID     uint64 `json:"aid"`
 	Chain   string `json:"chain"`
+	State   string `json:"state"` // "foreign": no process of the chain's cgroups
 	VirtPID int32  `json:"vpid"`
 	SysPID  int32  `json:"pid"`
 	HostPID int    `json:"host_pid"`
@@ -94,8 +95,9 @@ func TestExecJoinsChain(t *testing.T) {
 			found = true
 			// The tables hold the pid in the container's pid namespace;
 			// vrid ps must find the process it names.
-			if r.SysPID != nsPid || r.HostPID != hostPid {
-				t.Errorf("vrid ps: vpid 1002 is pid %d, host pid %d; want %d, %d", r.SysPID, r.HostPID, nsPid, hostPid)
+			if r.SysPID != nsPid || r.HostPID != hostPid || r.State != "running" {
+				t.Errorf("vrid ps: vpid 1002 is pid %d, host pid %d, %s; want %d, %d, running (a member of the container's cgroup)",
+					r.SysPID, r.HostPID, r.State, nsPid, hostPid)
 			}
 			if r.Command != "/probe sleep" {
 				t.Errorf("vrid ps: vpid 1002 runs %q, want \"/probe sleep\"", r.Command)

@@ -99,8 +99,9 @@ func TestJoinJoinable(t *testing.T) {
 	assertNoChain(t, e.stateDir, joinerID)
 	// Sequential ids: the owner's process is 1000, the joiner's next.
 	wantRows := []psRow{
-		{AID: uint64(owner.AID), Chain: ownerID, VirtPID: 1000, SysPID: 1, HostPID: ownerPid, Command: "/probe sleep"},
-		{AID: uint64(owner.AID), Chain: ownerID, VirtPID: 1001, SysPID: innermostPid(t, joinerPid), HostPID: joinerPid, Command: "/probe sleep"},
+		{AID: uint64(owner.AID), Chain: ownerID, State: "running", VirtPID: 1000, SysPID: 1, HostPID: ownerPid, Command: "/probe sleep"},
+		{AID: uint64(owner.AID), Chain: ownerID, State: "running", VirtPID: 1001, SysPID: innermostPid(t, joinerPid), HostPID: joinerPid,
+			Command: "/probe sleep"},
 	}
 	var rows []psRow
 	waitFor(t, func() bool {
@@ -179,8 +180,8 @@ func TestJoinCRIPod(t *testing.T) {
 		return len(rows) == 2
 	}, "both containers in vrid ps")
 	for i, r := range rows {
-		if r.VirtPID != int32(1000+i) || r.Command != "/probe sleep" || r.AID != uint64(ch.AID) {
-			t.Errorf("vrid ps row %d: %+v, want vpid %d running \"/probe sleep\" in chain %d", i, r, 1000+i, ch.AID)
+		if r.VirtPID != int32(1000+i) || r.Command != "/probe sleep" || r.AID != uint64(ch.AID) || r.State != "running" {
+			t.Errorf("vrid ps row %d: %+v, want vpid %d running \"/probe sleep\" in chain %d, a member", i, r, 1000+i, ch.AID)
 		}
 	}
 	pidNS, err := vresource.NamespaceOf(fmt.Sprintf("/proc/%d/ns/pid", rows[1].HostPID))
