@@ -40,9 +40,13 @@ func (c *Cgroup) Kill() error {
 		if err == nil {
 			return c.waitEmpty(killTimeout)
 		}
-		if !errors.Is(err, fs.ErrNotExist) { // cgroup.kill came with Linux 5.14
+		if !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("kill cgroup %s: %w", c.Path, err)
 		}
+		if _, err := os.Stat(c.Path); errors.Is(err, fs.ErrNotExist) {
+			return nil // removed, with its members
+		}
+		// cgroup.kill came with Linux 5.14: freeze instead.
 	}
 	return c.killByFreezing(members)
 }
