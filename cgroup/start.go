@@ -66,6 +66,16 @@ func (c *Cgroup) startV1(cmd *exec.Cmd) error {
 	return err
 }
 
+// Enter moves process pid, with all its threads, into the cgroup.  It is
+// for a process that cannot fork meanwhile, such as a tree CRIU restored
+// and holds until it resumes; Start is how a new one begins inside.
+func (c *Cgroup) Enter(pid int) error {
+	if err := enter(c.Path, pid); err != nil {
+		return fmt.Errorf("move %d into cgroup %s: %w", pid, c.Path, err)
+	}
+	return nil
+}
+
 // enter moves process pid, every thread of it, into the cgroup at dir.
 func enter(dir string, pid int) error {
 	return os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)

@@ -75,6 +75,10 @@ type RestoreOpts struct {
 	// PostRestore, if set, runs when the tree is restored but before it
 	// resumes, with the root's pid.  An error fails the restore.
 	PostRestore func(pid int) error
+	// LeaveCgroups: CRIU leaves cgroups alone (manage_cgroups ignore), and
+	// the tree is restored into CRIU's own, for PostRestore to move, rather
+	// than into the cgroups it was dumped from.
+	LeaveCgroups bool
 }
 
 // InheritFd is a file the restored tree gets in place of an external one.
@@ -195,6 +199,9 @@ func Restore(ctx context.Context, imageDir string, o RestoreOpts) (int, error) {
 		FileLocks:      proto.Bool(o.FileLocks),
 		TcpEstablished: proto.Bool(o.TCPEstablished),
 		RstSibling:     proto.Bool(o.Sibling),
+	}
+	if o.LeaveCgroups {
+		opts.ManageCgroupsMode = rpc.CriuCgMode_IGNORE.Enum()
 	}
 	if err := startWithFds(c, o.InheritFds, opts); err != nil {
 		return 0, fmt.Errorf("restore %s: %w", imageDir, err)

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,11 +67,19 @@ func freeze(ch vresource.Chain) (*freezer, error) {
 	return f, nil
 }
 
+// thaw thaws the cgroup.  One that is gone is no error: the chain's
+// supervisor removes it once the chain's processes are.
 func (f *freezer) thaw() error {
+	var err error
 	if strings.HasSuffix(f.file, "cgroup.freeze") {
-		return f.set("0", "frozen 0")
+		err = f.set("0", "frozen 0")
+	} else {
+		err = f.set("THAWED", "THAWED")
 	}
-	return f.set("THAWED", "THAWED")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // set writes value and waits until the state file shows done.

@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/vrid/vrid/cgroup"
 	"github.com/vrid/vrid/chain"
 	"github.com/vrid/vrid/config"
 	"github.com/vrid/vrid/criu"
@@ -259,14 +260,30 @@ func (r *restoring) restoreTree(ctx context.Context, dir string, tree *criu.Tree
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("become subreaper: %w", err)
 	}
+	// The tree goes into the new chain's cgroup before it resumes, so that
+	// nothing it forks is born outside; CRIU would put it back into the
+	// dumped chain's.
+	cg, err := cgroup.Create(r.ch.Facts.Cgroup)
+	if err != nil {
+		return err
+	}
 	opts := criu.RestoreOpts{
-		Criu:      r.criu,
-		WorkDir:   r.work,
-		ShellJob:  r.m.ShellJob,
-		FileLocks: true,
-		Sibling:   true,
-		PostRestore: func(int) error {
-			return patchTids(dir, tree, pids)
+		Criu:         r.criu,
+		WorkDir:      r.work,
+		ShellJob:     r.m.ShellJob,
+		FileLocks:    true,
+		Sibling:      true,
+		LeaveCgroups: true,
+		PostRestore: func(root int) error {
+			if err := patchTids(dir, tree, pids); err != nil {
+				return err
+			}
+			for _, pid := range append([]int{root}, harness.Descendants(root)...) {
+				if err := cg.Enter(pid); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	if r.m.LogPipe != "" {
