@@ -86,8 +86,11 @@ static void sender(int fd)
 	struct ucred cred = cred_of(getpid());
 	struct credmsg m, mm[2];
 	struct mmsghdr vec[2];
+	char go;
 	int rc;
 
+	/* The kernel adds credentials to a message sent without them only once the reader passes them. */
+	CHECK(read(fd, &go, 1) == 1);
 	credmsg_init(&m, &cred);
 	CHECK(sendmsg(fd, &m.msg, 0) == 1);
 	/* the buffer the caller built keeps the virtual pid */
@@ -194,6 +197,7 @@ int main(void)
 	fd = accept(lfd, NULL, NULL);
 	MUST(fd >= 0);
 	MUST(setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) == 0);
+	MUST(write(fd, "g", 1) == 1);
 	OUT_INT("child.peercred", peer_pid(fd));
 	recv_show("child.own", fd);
 	recv_show("child.none", fd);
