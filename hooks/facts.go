@@ -11,7 +11,7 @@ import (
 )
 
 // containerFacts are what the kernel and the runtime's spec say of a
-// container's processes, read at createRuntime, when the process at
+// container's processes, read by Created, when the process at
 // state.Pid is still runc's own init and its pid can't have been reused.
 // Ids are the host's: a user namespace maps the spec's user through
 // uidMappings.  A uid the mappings do not cover gives no uid: teardown

@@ -67,7 +67,7 @@ func TestJoinFacts(t *testing.T) {
 	var f vresource.Facts
 	joinFacts(&f, owner)
 	joinFacts(&f, joiner)
-	joinFacts(&f, joiner) // a createRuntime hook run again
+	joinFacts(&f, joiner) // Created run again
 	want := vresource.Facts{IPCNS: owner.IPCNS, UIDs: []uint32{1000, 2000}, Cgroup: "/sys/fs/cgroup/a\n/sys/fs/cgroup/b"}
 	if !reflect.DeepEqual(f, want) {
 		t.Errorf("facts %+v, want %+v", f, want)

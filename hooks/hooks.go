@@ -1,10 +1,10 @@
-// Package hooks is what vrid-hook does at the OCI hooks the shim adds to a
-// container's spec (see package oci): createRuntime records the
-// container's init process in the chain the shim set up, before it
-// starts; poststop tears the chain down once the container's processes
-// are gone.
-// Both run in the runtime's namespaces and read the container's state, as
-// the OCI runtime spec defines it, on stdin.
+// Package hooks owns the two moments of a container's life the shim does
+// not see through runc's task service: Created, which the shim calls once
+// runc has created the container and its init runs nothing of the
+// container's yet, records what the kernel says of it in the chain; and
+// the poststop hook (vrid-hook), which tears the chain down once the
+// container's processes are gone, in the runtime's namespaces, from the
+// container's state on stdin as the OCI runtime spec defines it.
 package hooks
 
 import (
@@ -34,11 +34,12 @@ func ReadState(r io.Reader) (*specs.State, error) {
 	return &state, nil
 }
 
-// CreateRuntime records the container's init process as the root of
-// chain aid.  The shim created the chain's tables before the runtime
-// bind-mounted them into the container (shim.prepare); the hook only
-// makes sure that they are still there, reached through no symlink.
-func CreateRuntime(cfg *config.Config, reg vresource.Registry, aid vresource.AID, state *specs.State) error {
+// Created records the container's init process as the root of chain
+// aid, and the facts of its namespaces, cgroup and uids.  The shim created
+// the chain's tables before the runtime bind-mounted them into the
+// container (shim.prepare); Created only makes sure that they are still
+// there, reached through no symlink.
+func Created(cfg *config.Config, reg vresource.Registry, aid vresource.AID, state *specs.State) error {
 	ch, err := reg.Get(aid.String())
 	if err != nil {
 		return fmt.Errorf("container %s: %w (was it created by containerd-shim-vrid-v1?)", state.ID, err)

@@ -66,7 +66,7 @@ func TestReadState(t *testing.T) {
 	}
 }
 
-func TestCreateRuntime(t *testing.T) {
+func TestCreated(t *testing.T) {
 	cfg, reg, ch := setup(t)
 	bundle := t.TempDir()
 	spec := &specs.Spec{Process: &specs.Process{User: specs.User{UID: 1000}}, Linux: &specs.Linux{}}
@@ -74,14 +74,14 @@ func TestCreateRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := &specs.State{ID: "c1", Pid: os.Getpid(), Bundle: bundle}
-	if err := CreateRuntime(cfg, reg, ch.AID, state); !errors.Is(err, os.ErrNotExist) {
+	if err := Created(cfg, reg, ch.AID, state); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("no tables: %v, want ErrNotExist", err)
 	}
 	if err := chain.CreateTables(cfg, ch, 0o666); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 { // a second run keeps what the first made
-		if err := CreateRuntime(cfg, reg, ch.AID, state); err != nil {
+		if err := Created(cfg, reg, ch.AID, state); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,14 +98,14 @@ func TestCreateRuntime(t *testing.T) {
 	if f := got.Facts; f.IPCNS != ipc || f.PIDNS != pid || !slices.Equal(f.UIDs, []uint32{1000}) || f.IPCAdmin || f.Cgroup != cg {
 		t.Errorf("facts %+v, want ipc %s, pid %s, uids [1000], no IPC admin, cgroup %s", f, ipc, pid, cg)
 	}
-	if err := CreateRuntime(cfg, reg, 999, state); !errors.Is(err, vresource.ErrUnknownChain) {
+	if err := Created(cfg, reg, 999, state); !errors.Is(err, vresource.ErrUnknownChain) {
 		t.Errorf("unknown AID: %v", err)
 	}
 }
 
 // A container whose process runc put in another pid namespace than its
-// chain's fails its createRuntime hook, and the chain keeps its facts.
-func TestCreateRuntimeOtherPIDNamespace(t *testing.T) {
+// chain's fails Created, and the chain keeps its facts.
+func TestCreatedOtherPIDNamespace(t *testing.T) {
 	cfg, reg, ch := setup(t)
 	if err := chain.CreateTables(cfg, ch, 0o666); err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func TestCreateRuntimeOtherPIDNamespace(t *testing.T) {
 	if err := oci.SaveSpec(bundle, &specs.Spec{Process: &specs.Process{}}); err != nil {
 		t.Fatal(err)
 	}
-	err = CreateRuntime(cfg, reg, ch.AID, &specs.State{ID: "c2", Pid: os.Getpid(), Bundle: bundle})
+	err = Created(cfg, reg, ch.AID, &specs.State{ID: "c2", Pid: os.Getpid(), Bundle: bundle})
 	want := " is not its chain's 4:1: the containers of a chain must share one"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want one saying %q", err, want)
@@ -162,8 +162,8 @@ func TestSharePIDNamespace(t *testing.T) {
 // the link aims at is as it was.
 func TestPlantedSymlink(t *testing.T) {
 	stages := map[string]func(*config.Config, vresource.Registry, vresource.AID, *specs.State) error{
-		"create-runtime": CreateRuntime,
-		"poststop":       Poststop,
+		"created":  Created,
+		"poststop": Poststop,
 	}
 	for name, stage := range stages {
 		t.Run(name, func(t *testing.T) {

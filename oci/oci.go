@@ -62,11 +62,11 @@ func (in Injection) Env() []string {
 	}
 }
 
-// Hook stages vrid-hook runs as, its first argument after the flags.
-const (
-	StageCreateRuntime = "create-runtime"
-	StagePoststop      = "poststop"
-)
+// StagePoststop is the stage vrid-hook runs as, its first argument after
+// the flags: the one hook a container gets.  What a createRuntime hook
+// would learn, the shim reads itself once runc has created the container
+// (hooks.Created), which spares every start a process.
+const StagePoststop = "poststop"
 
 // HookArgs is the argument vector of vrid-hook for one stage.
 func (in Injection) HookArgs(stage string) []string {
@@ -109,11 +109,10 @@ func Apply(spec *specs.Spec, in Injection) error {
 		Options:     []string{"bind", "rw", "nosuid", "nodev", "noexec"},
 	})
 	ApplyProcess(spec.Process, in)
-	if spec.Hooks == nil {
-		spec.Hooks = &specs.Hooks{}
-	}
-	spec.Hooks.CreateRuntime = setHook(spec.Hooks.CreateRuntime, specs.Hook{Path: in.Hook, Args: in.HookArgs(StageCreateRuntime)})
 	if in.Poststop {
+		if spec.Hooks == nil {
+			spec.Hooks = &specs.Hooks{}
+		}
 		spec.Hooks.Poststop = setHook(spec.Hooks.Poststop, specs.Hook{Path: in.Hook, Args: in.HookArgs(StagePoststop)})
 	}
 	return nil
@@ -164,7 +163,7 @@ func setHook(hooks []specs.Hook, h specs.Hook) []specs.Hook {
 
 // hookStage is a vrid-hook argument vector from its stage on.
 func hookStage(args []string) []string {
-	i := slices.IndexFunc(args, func(a string) bool { return a == StageCreateRuntime || a == StagePoststop })
+	i := slices.IndexFunc(args, func(a string) bool { return a == StagePoststop })
 	if i < 0 {
 		return nil
 	}

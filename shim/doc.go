@@ -8,10 +8,13 @@
 //   - Create registers the container's chain (owner: the shim process,
 //     kind "containerd"), rewrites the bundle's config.json with package
 //     oci (libvrid.so read-only at /.vrid/lib/libvrid.so, the chain's
-//     directory at /.vrid/chain, LD_PRELOAD and VRID_* in the process's
-//     environment, vrid-hook as createRuntime and poststop hook), notes the
-//     chain in <bundle>/vrid.json and lets runc create the container.  If
-//     anything fails the chain is released and the error names the cause.
+//     table file alone at /.vrid/chain/tables, LD_PRELOAD and VRID_* in
+//     the process's environment, vrid-hook as poststop hook), notes the
+//     chain in <bundle>/vrid.json and lets runc create the container.
+//     While runc init waits for the start, the shim records what the
+//     kernel says of it (hooks.Created: root pid, namespaces, cgroup,
+//     uids).  If anything fails the chain is released and the error names
+//     the cause.
 //   - Exec gives an exec'd process the same environment, so it joins the
 //     chain.
 //   - Delete of the init process makes sure that the chain is gone; the
@@ -35,7 +38,7 @@
 // has the annotation io.vrid.joinable=true.  Both must also live in one
 // pid namespace.  The owner's chain records these facts in the registry
 // when it registers; a new pid namespace, unknown until runc makes it, is
-// recorded by the createRuntime hook, which holds every later container of
+// recorded by hooks.Created once runc made it, which holds every later container of
 // the chain to it.  Any other join fails at create and leaves nothing.
 //
 // A container that owns its chain tears it down when it stops (poststop
@@ -95,7 +98,7 @@
 //   - The tables hold the ids of the container's namespaces: inside its pid
 //     namespace, its pid 1 is system pid 1.  Tools on the host that read
 //     the tables (vrid ps) must translate through the namespace of the
-//     chain's root_pid, which the createRuntime hook records.
+//     chain's root_pid, which hooks.Created records.
 //   - The tables file is world-writable (0666) so that every user of the
 //     container, in whatever user namespace, can map it; state_dir keeps
 //     host users out.

@@ -64,7 +64,7 @@ func memberOf(spec *specs.Spec) (member, error) {
 }
 
 // record notes in the facts of the chain m owns who may join it.  A new
-// pid namespace stays unknown here: the createRuntime hook learns it.
+// pid namespace stays unknown here: hooks.Created learns it.
 func (m member) record(f *vresource.Facts) {
 	f.Joinable = m.joinable
 	f.Sandbox = m.sandbox

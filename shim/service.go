@@ -90,11 +90,27 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		undo()
 		return nil, err
 	}
+	if err := created(cfg, c.inject.AID, r, resp); err != nil {
+		_, _ = s.TTRPCTaskService.Delete(ctx, &taskAPI.DeleteRequest{ID: r.ID})
+		undo()
+		return fail(err)
+	}
 	log.G(ctx).WithField("aid", c.inject.AID).Infof("vrid: container %s runs in chain %s", r.ID, c.inject.AID)
 	s.mu.Lock()
 	s.containers[r.ID] = c
 	s.mu.Unlock()
 	return resp, nil
+}
+
+// created records the new container in its chain (hooks.Created): runc
+// init waits for the start, so the process the kernel describes is still
+// runc's, in the namespaces and cgroup runc gave it.
+func created(cfg *config.Config, aid vresource.AID, r *taskAPI.CreateTaskRequest, resp *taskAPI.CreateTaskResponse) error {
+	reg, err := chain.OpenRegistry(cfg)
+	if err != nil {
+		return err
+	}
+	return hooks.Created(cfg, reg, aid, &specs.State{ID: r.ID, Pid: int(resp.Pid), Bundle: r.Bundle})
 }
 
 // CRI marks a pod's sandbox container, the pause process that only holds

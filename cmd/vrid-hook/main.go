@@ -1,8 +1,8 @@
 // Command vrid-hook is the OCI hook of vrid containers: the containerd
-// shim adds it to a container's spec as a createRuntime hook, which
-// records the container's init process in its chain, and as a poststop
-// hook, which tears the chain down.  It reads the container's state on stdin and writes the
-// cause of a failure to stderr, where the runtime reports it.
+// shim adds it to the spec of a container that owns its chain as a
+// poststop hook, which tears the chain down.  It reads the container's
+// state on stdin and writes the cause of a failure to stderr, where the
+// runtime reports it.
 package main
 
 import (
@@ -28,7 +28,6 @@ func main() {
 			&cli.StringFlag{Name: "config", Usage: "config.toml to read (default $VRID_CONFIG, then " + config.DefaultPath + ")"},
 		},
 		Commands: []*cli.Command{
-			createRuntimeCommand(),
 			poststopCommand(),
 		},
 		HideHelpCommand: true,
