@@ -77,6 +77,9 @@ func Restore(ctx context.Context, o RestoreOptions) (_ *Restored, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.Container {
+		return nil, fmt.Errorf("restore %s: %w: restore it through containerd (ctr container restore --live, with io.containerd.vrid.v1)", image, ErrContainer)
+	}
 	name := o.Name
 	if name == "" {
 		name = m.Name
@@ -155,7 +158,7 @@ func (r *restoring) run(ctx context.Context, name string) error {
 	if _, err := criu.RewritePaths(dst, map[string]string{r.m.TablePath: r.ch.Tables}); err != nil {
 		return err
 	}
-	if err := restartArgs(dst, tree, idMaps{pids: pids, sem: r.oldToNew(vresource.Sem), msg: r.oldToNew(vresource.Msg)}); err != nil {
+	if err := restartArgs(dst, tree, idMaps{pids: pids, sem: oldToNew(r.rebinds, vresource.Sem), msg: oldToNew(r.rebinds, vresource.Msg)}); err != nil {
 		return err
 	}
 	if err := rebindAll(r.tables, vresource.PID, func(sys int32) (int32, bool) {
@@ -182,47 +185,56 @@ func (r *restoring) rekey() error {
 
 // restoreSysV makes the chain's objects afresh under its new keys,
 // rebinds their virtual ids and records them as the chain's own, for
-// its teardown.  Entries of objects the image does not hold (not the
-// chain's, or gone when it was taken) are dropped: their system ids name
-// someone else's objects here.
+// its teardown.
 func (r *restoring) restoreSysV() (err error) {
-	st, err := sysv.Load(r.image)
+	r.rebinds, err = recreateSysV(r.image, r.tables)
+	return err
+}
+
+// recreateSysV makes the objects of the System V state in image afresh,
+// in the calling thread's IPC namespace, under keys the tables derive,
+// rebinds their virtual ids in tables and records them as the chain's.
+// Entries of objects the image does not hold (not the chain's, or gone
+// when it was taken) are dropped: their system ids name someone else's
+// objects here.  It returns the objects made, for an undo, on error too.
+func recreateSysV(image string, tables *vresource.Tables) ([]sysv.Rebind, error) {
+	st, err := sysv.Load(image)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keyFor := func(vkey int32) (int32, error) {
-		skey, _, err := r.tables.BindKey(vkey)
+		skey, _, err := tables.BindKey(vkey)
 		return skey, err
 	}
-	r.rebinds, err = sysv.Restore(st, keyFor)
+	rebinds, err := sysv.Restore(st, keyFor)
 	if err != nil {
-		return err
+		return rebinds, err
 	}
 	var recs []vresource.IPCRecord
-	for _, rb := range r.rebinds {
+	for _, rb := range rebinds {
 		rec, err := chain.RecordIPC(rb.Type, rb.NewSys)
 		if err != nil {
-			return err
+			return rebinds, err
 		}
 		recs = append(recs, rec)
 	}
 	for _, rt := range []vresource.ResourceType{vresource.Sem, vresource.Shm, vresource.Msg} {
-		newSys := r.oldToNew(rt)
-		if err := rebindAll(r.tables, rt, func(sys int32) (int32, bool) {
+		newSys := oldToNew(rebinds, rt)
+		if err := rebindAll(tables, rt, func(sys int32) (int32, bool) {
 			n, ok := newSys[sys]
 			return n, ok
 		}); err != nil {
-			return err
+			return rebinds, err
 		}
 	}
-	return r.tables.AddIPCRecords(recs)
+	return rebinds, tables.AddIPCRecords(recs)
 }
 
 // oldToNew maps the old system ids of the objects of type rt that
-// restoreSysV made to their new ones.
-func (r *restoring) oldToNew(rt vresource.ResourceType) map[int32]int32 {
+// recreateSysV made to their new ones.
+func oldToNew(rebinds []sysv.Rebind, rt vresource.ResourceType) map[int32]int32 {
 	m := map[int32]int32{}
-	for _, rb := range r.rebinds {
+	for _, rb := range rebinds {
 		if rb.Type == rt {
 			m[rb.OldSys] = rb.NewSys
 		}
@@ -266,7 +278,7 @@ func (r *restoring) restoreTree(ctx context.Context, dir string, tree *criu.Tree
 		FileLocks: true,
 		Sibling:   true,
 		PostRestore: func(int) error {
-			return patchTids(dir, tree, pids)
+			return patchTids("/proc", dir, tree, pids)
 		},
 	}
 	if r.m.LogPipe != "" {
