@@ -62,6 +62,10 @@ func (s *Service) checkpoint(ctx context.Context, c *container, r *taskAPI.Check
 	if err != nil {
 		return err
 	}
+	version, err := criuVersion(snapshot.CRIUPath(cfg))
+	if err != nil {
+		return err
+	}
 	state, err := s.TTRPCTaskService.State(ctx, &taskAPI.StateRequest{ID: r.ID})
 	if err != nil {
 		return err
@@ -102,7 +106,7 @@ func (s *Service) checkpoint(ctx context.Context, c *container, r *taskAPI.Check
 	var saved *snapshot.Saved
 	err = onThread(joinIPC(fmt.Sprintf("/proc/%d/ns/ipc", state.Pid), ch.Facts.IPCNS), func() error {
 		var err error
-		if saved, err = snapshot.SaveContainer(cfg, ch, r.Path, inNS, logger); err != nil {
+		if saved, err = snapshot.SaveContainer(cfg, ch, r.Path, inNS, version, logger); err != nil {
 			return err
 		}
 		_, err = s.TTRPCTaskService.Checkpoint(ctx, runcReq)

@@ -46,9 +46,12 @@ type Saved struct {
 // and its own System V objects.  The chain must be frozen, and the
 // calling thread locked in the chain's IPC namespace.  detached are the
 // processes whose System V shm the caller detached, with their pids in
-// the container's pid namespace, as the tables hold them.
-func SaveContainer(cfg *config.Config, ch vresource.Chain, dir string, detached []quiesce.Process, log logrus.FieldLogger) (_ *Saved, err error) {
-	m, err := newManifest(cfg, ch)
+// the container's pid namespace, as the tables hold them.  criuVersion
+// is the version of the CRIU runc dumps with (the shim reaps every child
+// it has, so it asks CRIU itself).
+func SaveContainer(cfg *config.Config, ch vresource.Chain, dir string, detached []quiesce.Process, criuVersion int,
+	log logrus.FieldLogger) (_ *Saved, err error) {
+	m, err := newManifest(cfg, ch, criuVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -94,17 +97,13 @@ func SaveContainer(cfg *config.Config, ch vresource.Chain, dir string, detached 
 }
 
 // newManifest is the manifest of an image of chain ch taken now, under
-// cfg's libvrid and CRIU, without its files yet.
-func newManifest(cfg *config.Config, ch vresource.Chain) (*Manifest, error) {
+// cfg's libvrid and CRIU criuVersion, without its files yet.
+func newManifest(cfg *config.Config, ch vresource.Chain, criuVersion int) (*Manifest, error) {
 	library, err := cfg.LibraryPath()
 	if err != nil {
 		return nil, err
 	}
 	buildID, err := BuildID(library)
-	if err != nil {
-		return nil, err
-	}
-	criuVersion, err := criu.Version(CRIUPath(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -140,13 +139,13 @@ func (s *Saved) Discard() {
 }
 
 // CheckContainer verifies the containerd checkpoint in dir as Check does
-// an image, and that it is a container's.
+// an image, and that it is a container's; runc finds CRIU.
 func CheckContainer(cfg *config.Config, dir string) (*Manifest, error) {
 	if _, err := os.Stat(filepath.Join(dir, ManifestName)); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w (no %s): it was taken under another runtime; restore it under that runtime, io.containerd.runc.v2",
 			dir, ErrNoState, ManifestName)
 	}
-	m, err := Check(cfg, dir)
+	m, err := verifyBuild(cfg, dir)
 	if err != nil {
 		return nil, err
 	}

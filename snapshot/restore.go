@@ -44,6 +44,19 @@ type Restored struct {
 // anything: the manifest, every checksum, the format, the libvrid build
 // and a CRIU to restore with.
 func Check(cfg *config.Config, dir string) (*Manifest, error) {
+	m, err := verifyBuild(cfg, dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := criu.Version(CRIUPath(cfg)); err != nil {
+		return nil, fmt.Errorf("restore %s: %w", dir, err)
+	}
+	return m, nil
+}
+
+// verifyBuild verifies the image in dir, and that cfg's libvrid is the
+// build that made it.
+func verifyBuild(cfg *config.Config, dir string) (*Manifest, error) {
 	m, err := Verify(dir)
 	if err != nil {
 		return nil, err
@@ -53,9 +66,6 @@ func Check(cfg *config.Config, dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("restore %s: %w", dir, err)
 	}
 	if err := m.checkBuild(library); err != nil {
-		return nil, fmt.Errorf("restore %s: %w", dir, err)
-	}
-	if _, err := criu.Version(CRIUPath(cfg)); err != nil {
 		return nil, fmt.Errorf("restore %s: %w", dir, err)
 	}
 	return m, nil

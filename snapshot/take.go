@@ -75,12 +75,16 @@ func Take(ctx context.Context, o Options) (*Manifest, error) {
 	if err := checkImageDir(image); err != nil {
 		return fail(err)
 	}
-	m, err := newManifest(o.Config, ch)
+	criuBin := CRIUPath(o.Config)
+	criuVersion, err := criu.Version(criuBin)
+	if err != nil {
+		return fail(err)
+	}
+	m, err := newManifest(o.Config, ch, criuVersion)
 	if err != nil {
 		return fail(err)
 	}
 	m.ShellJob = true // vrid run's supervisor leads the root's session
-	criuBin := CRIUPath(o.Config)
 	tmp, err := os.MkdirTemp(filepath.Dir(image), "."+filepath.Base(image)+".tmp-")
 	if err != nil {
 		return fail(err)

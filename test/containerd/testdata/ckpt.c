@@ -22,6 +22,9 @@
  *   keys=ok          semget, shmget and msgget of the keys find the ids
  *                    it holds
  *   msg=hello        the message, taken and put back
+ *   thread=ok        pthread_kill(T, 0) of a thread it started: glibc
+ *                    signals the tid it cached, which a restore onto new
+ *                    pids must have patched
  *
  * A check that fails prints what it saw instead.  SIGTERM ends it.  The
  * report files are written whole and renamed, and nothing in OUT stays
@@ -29,6 +32,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -94,6 +98,14 @@ static void write_file(const char *dir, const char *name)
 	report[0] = 0;
 }
 
+static void *idle(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
 static int semop1(int id, unsigned short num, short op)
 {
 	struct sembuf b = { .sem_num = num, .sem_op = op };
@@ -124,6 +136,7 @@ int main(int argc, char **argv)
 	struct msg m = { .type = 5, .text = "hello" };
 	sigset_t usr, none;
 	pid_t self, child;
+	pthread_t thread;
 	key_t key;
 
 	if (argc != 3)
@@ -164,6 +177,11 @@ int main(int argc, char **argv)
 		child_loop(sem, (struct words *)at[0]);
 	if (child < 0) {
 		say("fork=%s\n", strerrorname_np(errno));
+		write_file(argv[1], "ready");
+		return 1;
+	}
+	if ((errno = pthread_create(&thread, NULL, idle, NULL)) != 0) {
+		say("thread=%s\n", strerrorname_np(errno));
 		write_file(argv[1], "ready");
 		return 1;
 	}
@@ -211,6 +229,8 @@ int main(int argc, char **argv)
 			say("msg=%s\n", m.text);
 			msgsnd(msq, &m, strlen(m.text) + 1, 0);
 		}
+		errno = pthread_kill(thread, 0);
+		say("thread=%s\n", errno ? strerrorname_np(errno) : "ok");
 		snprintf(name, sizeof(name), "check-%d", ++checks);
 		write_file(argv[1], name);
 	}
