@@ -26,18 +26,29 @@ func SetupFromImage(cfg *config.Config, reg vresource.Registry, name string, own
 	if err != nil {
 		return ch, nil, err
 	}
-	dir, err := openDir(cfg.StateDir, ch.AID)
-	if err == nil {
-		var t *vresource.Tables
-		// 0666 for the reason Setup gives.
-		t, err = vresource.CreateTablesFromImage(dir, TablesName, img, ch.AID, ch.Name, 0o666)
-		dir.Close()
-		if err == nil {
-			return ch, t, nil
-		}
+	// 0666 for the reason Setup gives.
+	t, err := CreateTablesFromImage(cfg, ch, img, 0o666)
+	if err != nil {
+		_ = Forget(cfg, reg, ch)
+		return ch, nil, err
 	}
-	_ = Forget(cfg, reg, ch)
-	return ch, nil, fmt.Errorf("set up chain %s from its image: %w", ch.AID, err)
+	return ch, t, nil
+}
+
+// CreateTablesFromImage creates the table file of a chain Register made
+// from img, the bytes of a snapshot's tables.img, with mode perm, and
+// returns it mapped: for a container restored from a checkpoint.
+func CreateTablesFromImage(cfg *config.Config, ch vresource.Chain, img []byte, perm os.FileMode) (*vresource.Tables, error) {
+	dir, err := openDir(cfg.StateDir, ch.AID)
+	if err != nil {
+		return nil, fmt.Errorf("set up chain %s from its image: %w", ch.AID, err)
+	}
+	defer dir.Close()
+	t, err := vresource.CreateTablesFromImage(dir, TablesName, img, ch.AID, ch.Name, perm)
+	if err != nil {
+		return nil, fmt.Errorf("set up chain %s from its image: %w", ch.AID, err)
+	}
+	return t, nil
 }
 
 // snapshotMark is the file in a chain's directory that says where a

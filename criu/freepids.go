@@ -45,11 +45,38 @@ func ChooseFreePids(t *Tree) (map[int]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("choose free pids: %w", err)
 	}
+	return chooseFree(t, "/proc", last)
+}
+
+// ChooseFreePidsIn is ChooseFreePids in another pid namespace, seen
+// through proc, a procfs mounted for it (such as /proc/<pid>/root/proc
+// of a container that shares it).  Its ns_last_pid reads only from
+// inside, so the pids chosen are the free ones just below the highest
+// pid in use there, which forks reach as late.
+func ChooseFreePidsIn(t *Tree, proc string) (map[int]int, error) {
+	dirs, err := os.ReadDir(proc)
+	if err != nil {
+		return nil, fmt.Errorf("choose free pids in %s: %w", proc, err)
+	}
+	last := 0
+	for _, d := range dirs {
+		if n, err := strconv.Atoi(d.Name()); err == nil && n > last {
+			last = n
+		}
+	}
+	if last == 0 {
+		return nil, fmt.Errorf("choose free pids: %s lists no process: not a procfs", proc)
+	}
+	return chooseFree(t, proc, last)
+}
+
+// chooseFree picks pids for t that procfs proc shows free, below last.
+func chooseFree(t *Tree, proc string, last int) (map[int]int, error) {
 	max, err := readProcInt("/proc/sys/kernel/pid_max")
 	if err != nil {
 		return nil, fmt.Errorf("choose free pids: %w", err)
 	}
-	groups, err := groupIds()
+	groups, err := groupIds(proc)
 	if err != nil {
 		return nil, fmt.Errorf("choose free pids: %w", err)
 	}
@@ -59,7 +86,7 @@ func ChooseFreePids(t *Tree) (map[int]int, error) {
 		}
 		// /proc/N exists for thread ids too, though readdir lists only
 		// thread-group leaders.
-		_, err := os.Lstat("/proc/" + strconv.Itoa(pid))
+		_, err := os.Lstat(filepath.Join(proc, strconv.Itoa(pid)))
 		return err == nil
 	}
 	pids, err := pickFree(t.Ids(), last, max, busy)
@@ -99,9 +126,10 @@ func pickFree(ids []int, last, max int, busy func(int) bool) (map[int]int, error
 	return pids, nil
 }
 
-// groupIds returns the process group and session ids in use.
-func groupIds() (map[int]bool, error) {
-	dirs, err := os.ReadDir("/proc")
+// groupIds returns the process group and session ids in use in procfs
+// proc.
+func groupIds(proc string) (map[int]bool, error) {
+	dirs, err := os.ReadDir(proc)
 	if err != nil {
 		return nil, err
 	}
@@ -110,18 +138,18 @@ func groupIds() (map[int]bool, error) {
 		if _, err := strconv.Atoi(d.Name()); err != nil {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		stat, err := os.ReadFile(filepath.Join(proc, d.Name(), "stat"))
 		if err != nil {
 			continue // exited meanwhile
 		}
 		// pid (comm) state ppid pgrp session ...; comm may hold anything.
 		i := bytes.LastIndexByte(stat, ')')
 		if i < 0 {
-			return nil, fmt.Errorf("/proc/%s/stat: no command name", d.Name())
+			return nil, fmt.Errorf("%s/%s/stat: no command name", proc, d.Name())
 		}
 		f := strings.Fields(string(stat[i+1:]))
 		if len(f) < 4 {
-			return nil, fmt.Errorf("/proc/%s/stat: too few fields", d.Name())
+			return nil, fmt.Errorf("%s/%s/stat: too few fields", proc, d.Name())
 		}
 		for _, s := range f[2:4] {
 			if n, err := strconv.Atoi(s); err == nil && n > 0 {

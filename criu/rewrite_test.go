@@ -404,7 +404,7 @@ func TestChooseFreePids(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups, err := groupIds()
+	groups, err := groupIds("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}

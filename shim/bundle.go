@@ -73,15 +73,7 @@ func cleanupBundle(bundle string) error {
 }
 
 func teardownChain(bundle string, st *bundleState) error {
-	cfg, err := config.Load(st.Config)
-	if err != nil {
-		return err
-	}
-	reg, err := chain.OpenRegistry(&cfg)
-	if err != nil {
-		return err
-	}
-	ch, err := reg.Get(st.AID.String())
+	cfg, reg, ch, err := st.chain()
 	if errors.Is(err, vresource.ErrUnknownChain) {
 		return nil
 	}
@@ -92,5 +84,20 @@ func teardownChain(bundle string, st *bundleState) error {
 	if spec, err := oci.LoadSpec(bundle); err == nil {
 		ns = oci.IPCNamespaceOf(spec)
 	}
-	return hooks.Teardown(&cfg, reg, ch, ns)
+	return hooks.Teardown(cfg, reg, ch, ns)
+}
+
+// chain loads the config the shim read for the bundle's container, and
+// finds its chain.
+func (st *bundleState) chain() (*config.Config, vresource.Registry, vresource.Chain, error) {
+	cfg, err := config.Load(st.Config)
+	if err != nil {
+		return nil, nil, vresource.Chain{}, err
+	}
+	reg, err := chain.OpenRegistry(&cfg)
+	if err != nil {
+		return nil, nil, vresource.Chain{}, err
+	}
+	ch, err := reg.Get(st.AID.String())
+	return &cfg, reg, ch, err
 }

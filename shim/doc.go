@@ -3,7 +3,7 @@
 // library, with every container in an application chain.  The shim
 // manager (shim start, shim delete, shim -info) is runc's, wrapped by
 // Manager; the task service is runc's, wrapped by Service, which changes
-// three calls:
+// these calls:
 //
 //   - Create registers the container's chain (owner: the shim process,
 //     kind "containerd"), rewrites the bundle's config.json with package
@@ -20,6 +20,10 @@
 //   - Delete of the init process makes sure that the chain is gone; the
 //     poststop hook has normally torn it down already.  `shim delete`
 //     (Manager.Stop), run when the shim itself died, does the same.
+//   - Checkpoint saves the chain's state into the checkpoint directory
+//     beside CRIU's images, and a task created from a checkpoint gets a
+//     new chain made from it, restored at Start (docs/restore.md,
+//     "Containers").
 //
 // # Which chain
 //

@@ -22,6 +22,7 @@ import (
 	"github.com/vrid/vrid/config"
 	"github.com/vrid/vrid/hooks"
 	"github.com/vrid/vrid/oci"
+	"github.com/vrid/vrid/snapshot"
 	"github.com/vrid/vrid/vresource"
 )
 
@@ -29,7 +30,8 @@ import (
 const OwnerKind = "containerd"
 
 // Service is runc's task service with every container in a chain.  It
-// changes Create, Exec and Delete and hands every other call to runc's.
+// changes Create, Start, Exec, Delete and Checkpoint and hands every
+// other call to runc's.
 type Service struct {
 	taskAPI.TTRPCTaskService // runc's
 
@@ -41,6 +43,11 @@ type Service struct {
 type container struct {
 	bundle string
 	inject oci.Injection
+	cfg    *config.Config
+	// restore is the restore a task created from a checkpoint makes at
+	// its Start, and release forgets its chain if it fails (restore.go).
+	restore *snapshot.ContainerRestore
+	release func()
 }
 
 // NewService wraps runc's task service.
@@ -81,19 +88,33 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if spec.Annotations[annotationCRIContainerType] == criSandbox {
 		return s.TTRPCTaskService.Create(ctx, runcReq)
 	}
-	c, undo, err := prepare(cfg, r.ID, r.Bundle, spec)
+	prep := prepare
+	if r.Checkpoint != "" {
+		prep = prepareRestore(r.Checkpoint)
+	}
+	c, undo, err := prep(cfg, r.ID, r.Bundle, spec)
 	if err != nil {
 		return fail(err)
+	}
+	if c.restore != nil {
+		runcReq.Checkpoint = c.restore.WorkDir()
 	}
 	resp, err := s.TTRPCTaskService.Create(ctx, runcReq)
 	if err != nil {
+		if c.restore != nil {
+			_ = c.restore.Undo()
+		}
 		undo()
 		return nil, err
 	}
-	if err := created(cfg, c.inject.AID, r, resp); err != nil {
-		_, _ = s.TTRPCTaskService.Delete(ctx, &taskAPI.DeleteRequest{ID: r.ID})
-		undo()
-		return fail(err)
+	c.cfg = cfg
+	// A restored container's process exists once Start restores it.
+	if c.restore == nil {
+		if err := created(cfg, c.inject.AID, r.ID, r.Bundle, resp.Pid); err != nil {
+			_, _ = s.TTRPCTaskService.Delete(ctx, &taskAPI.DeleteRequest{ID: r.ID})
+			undo()
+			return fail(err)
+		}
 	}
 	log.G(ctx).WithField("aid", c.inject.AID).Infof("vrid: container %s runs in chain %s", r.ID, c.inject.AID)
 	s.mu.Lock()
@@ -105,12 +126,12 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 // created records the new container in its chain (hooks.Created): runc
 // init waits for the start, so the process the kernel describes is still
 // runc's, in the namespaces and cgroup runc gave it.
-func created(cfg *config.Config, aid vresource.AID, r *taskAPI.CreateTaskRequest, resp *taskAPI.CreateTaskResponse) error {
+func created(cfg *config.Config, aid vresource.AID, id, bundle string, pid uint32) error {
 	reg, err := chain.OpenRegistry(cfg)
 	if err != nil {
 		return err
 	}
-	return hooks.Created(cfg, reg, aid, &specs.State{ID: r.ID, Pid: int(resp.Pid), Bundle: r.Bundle})
+	return hooks.Created(cfg, reg, aid, &specs.State{ID: id, Pid: int(pid), Bundle: bundle})
 }
 
 // CRI marks a pod's sandbox container, the pause process that only holds
@@ -123,18 +144,11 @@ const (
 // prepare registers or joins the container's chain and rewrites its spec.
 // undo releases what it registered.
 func prepare(cfg *config.Config, id, bundle string, spec *specs.Spec) (_ *container, undo func(), err error) {
-	library, err := cfg.LibraryPath()
+	k, err := tools(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	hook, err := hookPath()
-	if err != nil {
-		return nil, nil, err
-	}
-	reg, err := chain.OpenRegistry(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
+	reg := k.reg
 	ch, owned, err := chainFor(cfg, reg, id, spec)
 	if err != nil {
 		return nil, nil, err
@@ -160,15 +174,7 @@ func prepare(cfg *config.Config, id, bundle string, spec *specs.Spec) (_ *contai
 	if err != nil {
 		return nil, nil, err
 	}
-	in := oci.Injection{
-		AID:        ch.AID,
-		Library:    library,
-		Tables:     chain.TablePath(cfg.StateDir, ch.AID),
-		LogLevel:   cfg.LogLevel,
-		Hook:       hook,
-		ConfigPath: cfg.Path,
-		Poststop:   owned,
-	}
+	in := k.injection(cfg, ch.AID, owned)
 	if err := oci.Apply(spec, in); err != nil {
 		return nil, nil, err
 	}
@@ -250,6 +256,37 @@ func liveChain(reg vresource.Registry, nameOrAID string, m member) (vresource.Ch
 	return ch, nil
 }
 
+// kit is what preparing a container takes: the library and the hook its
+// spec gets, and the registry.
+type kit struct {
+	library, hook string
+	reg           vresource.Registry
+}
+
+func tools(cfg *config.Config) (k kit, err error) {
+	if k.library, err = cfg.LibraryPath(); err != nil {
+		return k, err
+	}
+	if k.hook, err = hookPath(); err != nil {
+		return k, err
+	}
+	k.reg, err = chain.OpenRegistry(cfg)
+	return k, err
+}
+
+// injection puts a container in chain aid; owned: it tears the chain down.
+func (k kit) injection(cfg *config.Config, aid vresource.AID, owned bool) oci.Injection {
+	return oci.Injection{
+		AID:        aid,
+		Library:    k.library,
+		Tables:     chain.TablePath(cfg.StateDir, aid),
+		LogLevel:   cfg.LogLevel,
+		Hook:       k.hook,
+		ConfigPath: cfg.Path,
+		Poststop:   owned,
+	}
+}
+
 // hookPath is vrid-hook beside the shim's binary.
 func hookPath() (string, error) {
 	exe, err := os.Executable()
@@ -298,6 +335,9 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	delete(s.containers, r.ID)
 	s.mu.Unlock()
 	if c != nil {
+		if c.restore != nil { // created from a checkpoint, never started
+			_ = c.restore.Undo()
+		}
 		if err := cleanupBundle(c.bundle); err != nil {
 			log.G(ctx).WithError(err).Warnf("vrid: container %s: chain %s left behind", r.ID, c.inject.AID)
 		}

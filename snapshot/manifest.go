@@ -62,6 +62,10 @@ type Manifest struct {
 	// Quiesced are the processes whose SysV shm attachments were
 	// detached for the dump; they are told to attach again once resumed.
 	Quiesced []Quiesced `json:"quiesced"`
+	// Container marks a containerd checkpoint (container.go): runc wrote
+	// CRIU's images beside the manifest, not in criu/, and only the
+	// containerd shim restores it.
+	Container bool `json:"container,omitempty"`
 	// Files holds the sha256 of every other file of the image, by its
 	// slash-separated path in the directory.
 	Files map[string]string `json:"files"`
@@ -161,6 +165,7 @@ func writeManifest(dir string, m *Manifest) error {
 		return err
 	}
 	m.Files = map[string]string{}
+	dirs := map[string]bool{}
 	for _, name := range files {
 		path := filepath.Join(dir, filepath.FromSlash(name))
 		if m.Files[name], err = fileSum(path); err != nil {
@@ -169,11 +174,16 @@ func writeManifest(dir string, m *Manifest) error {
 		if err := syncPath(path); err != nil {
 			return err
 		}
+		dirs[filepath.Dir(path)] = true
 	}
-	for _, d := range []string{filepath.Join(dir, CRIUDir), dir} {
+	delete(dirs, dir)
+	for d := range dirs {
 		if err := syncPath(d); err != nil {
 			return err
 		}
+	}
+	if err := syncPath(dir); err != nil {
+		return err
 	}
 	b, err := json.MarshalIndent(m, "", "\t")
 	if err != nil {

@@ -45,6 +45,19 @@ type Restored struct {
 // anything: the manifest, every checksum, the format, the libvrid build
 // and a CRIU to restore with.
 func Check(cfg *config.Config, dir string) (*Manifest, error) {
+	m, err := verifyBuild(cfg, dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := criu.Version(CRIUPath(cfg)); err != nil {
+		return nil, fmt.Errorf("restore %s: %w", dir, err)
+	}
+	return m, nil
+}
+
+// verifyBuild verifies the image in dir, and that cfg's libvrid is the
+// build that made it.
+func verifyBuild(cfg *config.Config, dir string) (*Manifest, error) {
 	m, err := Verify(dir)
 	if err != nil {
 		return nil, err
@@ -54,9 +67,6 @@ func Check(cfg *config.Config, dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("restore %s: %w", dir, err)
 	}
 	if err := m.checkBuild(library); err != nil {
-		return nil, fmt.Errorf("restore %s: %w", dir, err)
-	}
-	if _, err := criu.Version(CRIUPath(cfg)); err != nil {
 		return nil, fmt.Errorf("restore %s: %w", dir, err)
 	}
 	return m, nil
@@ -77,6 +87,9 @@ func Restore(ctx context.Context, o RestoreOptions) (_ *Restored, err error) {
 	m, err := Check(o.Config, image)
 	if err != nil {
 		return nil, err
+	}
+	if m.Container {
+		return nil, fmt.Errorf("restore %s: %w: restore it through containerd (ctr container restore --live, with io.containerd.vrid.v1)", image, ErrContainer)
 	}
 	name := o.Name
 	if name == "" {
@@ -156,7 +169,7 @@ func (r *restoring) run(ctx context.Context, name string) error {
 	if _, err := criu.RewritePaths(dst, map[string]string{r.m.TablePath: r.ch.Tables}); err != nil {
 		return err
 	}
-	if err := restartArgs(dst, tree, idMaps{pids: pids, sem: r.oldToNew(vresource.Sem), msg: r.oldToNew(vresource.Msg)}); err != nil {
+	if err := restartArgs(dst, tree, idMaps{pids: pids, sem: oldToNew(r.rebinds, vresource.Sem), msg: oldToNew(r.rebinds, vresource.Msg)}); err != nil {
 		return err
 	}
 	if err := rebindAll(r.tables, vresource.PID, func(sys int32) (int32, bool) {
@@ -183,47 +196,56 @@ func (r *restoring) rekey() error {
 
 // restoreSysV makes the chain's objects afresh under its new keys,
 // rebinds their virtual ids and records them as the chain's own, for
-// its teardown.  Entries of objects the image does not hold (not the
-// chain's, or gone when it was taken) are dropped: their system ids name
-// someone else's objects here.
+// its teardown.
 func (r *restoring) restoreSysV() (err error) {
-	st, err := sysv.Load(r.image)
+	r.rebinds, err = recreateSysV(r.image, r.tables)
+	return err
+}
+
+// recreateSysV makes the objects of the System V state in image afresh,
+// in the calling thread's IPC namespace, under keys the tables derive,
+// rebinds their virtual ids in tables and records them as the chain's.
+// Entries of objects the image does not hold (not the chain's, or gone
+// when it was taken) are dropped: their system ids name someone else's
+// objects here.  It returns the objects made, for an undo, on error too.
+func recreateSysV(image string, tables *vresource.Tables) ([]sysv.Rebind, error) {
+	st, err := sysv.Load(image)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keyFor := func(vkey int32) (int32, error) {
-		skey, _, err := r.tables.BindKey(vkey)
+		skey, _, err := tables.BindKey(vkey)
 		return skey, err
 	}
-	r.rebinds, err = sysv.Restore(st, keyFor)
+	rebinds, err := sysv.Restore(st, keyFor)
 	if err != nil {
-		return err
+		return rebinds, err
 	}
 	var recs []vresource.IPCRecord
-	for _, rb := range r.rebinds {
+	for _, rb := range rebinds {
 		rec, err := chain.RecordIPC(rb.Type, rb.NewSys)
 		if err != nil {
-			return err
+			return rebinds, err
 		}
 		recs = append(recs, rec)
 	}
 	for _, rt := range []vresource.ResourceType{vresource.Sem, vresource.Shm, vresource.Msg} {
-		newSys := r.oldToNew(rt)
-		if err := rebindAll(r.tables, rt, func(sys int32) (int32, bool) {
+		newSys := oldToNew(rebinds, rt)
+		if err := rebindAll(tables, rt, func(sys int32) (int32, bool) {
 			n, ok := newSys[sys]
 			return n, ok
 		}); err != nil {
-			return err
+			return rebinds, err
 		}
 	}
-	return r.tables.AddIPCRecords(recs)
+	return rebinds, tables.AddIPCRecords(recs)
 }
 
 // oldToNew maps the old system ids of the objects of type rt that
-// restoreSysV made to their new ones.
-func (r *restoring) oldToNew(rt vresource.ResourceType) map[int32]int32 {
+// recreateSysV made to their new ones.
+func oldToNew(rebinds []sysv.Rebind, rt vresource.ResourceType) map[int32]int32 {
 	m := map[int32]int32{}
-	for _, rb := range r.rebinds {
+	for _, rb := range rebinds {
 		if rb.Type == rt {
 			m[rb.OldSys] = rb.NewSys
 		}
@@ -275,7 +297,7 @@ func (r *restoring) restoreTree(ctx context.Context, dir string, tree *criu.Tree
 		Sibling:      true,
 		LeaveCgroups: true,
 		PostRestore: func(root int) error {
-			if err := patchTids(dir, tree, pids); err != nil {
+			if err := patchTids("/proc", dir, tree, pids); err != nil {
 				return err
 			}
 			for _, pid := range append([]int{root}, harness.Descendants(root)...) {

@@ -75,34 +75,16 @@ func Take(ctx context.Context, o Options) (*Manifest, error) {
 	if err := checkImageDir(image); err != nil {
 		return fail(err)
 	}
-	library, err := o.Config.LibraryPath()
-	if err != nil {
-		return fail(err)
-	}
-	buildID, err := BuildID(library)
-	if err != nil {
-		return fail(err)
-	}
 	criuBin := CRIUPath(o.Config)
 	criuVersion, err := criu.Version(criuBin)
 	if err != nil {
 		return fail(err)
 	}
-	var uts unix.Utsname
-	if err := unix.Uname(&uts); err != nil {
+	m, err := newManifest(o.Config, ch, criuVersion)
+	if err != nil {
 		return fail(err)
 	}
-	m := &Manifest{
-		Format:         FormatVersion,
-		AID:            ch.AID,
-		Name:           ch.Name,
-		Kernel:         unix.ByteSliceToString(uts.Release[:]),
-		CRIU:           criuVersion,
-		LibvridBuildID: buildID,
-		TablePath:      ch.Tables,
-		ShellJob:       true, // vrid run's supervisor leads the root's session
-		Quiesced:       []Quiesced{},
-	}
+	m.ShellJob = true // vrid run's supervisor leads the root's session
 	tmp, err := os.MkdirTemp(filepath.Dir(image), "."+filepath.Base(image)+".tmp-")
 	if err != nil {
 		return fail(err)
@@ -224,23 +206,30 @@ func (s *taking) saveSysV(tables *vresource.Tables) error {
 	if ok, why := chain.InIPCNamespace(s.ch.Facts); !ok {
 		return fmt.Errorf("save System V objects: %s (run vrid snapshot in the chain's IPC namespace)", why)
 	}
+	_, err := saveOwnSysV(s.dir, s.ch, tables, s.o.Log)
+	return err
+}
+
+// saveOwnSysV saves into dir the objects of ch's tables that are the
+// chain's own (chain.IPCRefusal), naming the others in a warning.  The
+// calling thread must be in the chain's IPC namespace.
+func saveOwnSysV(dir string, ch vresource.Chain, tables *vresource.Tables, log logrus.FieldLogger) (*sysv.State, error) {
 	all, err := sysv.ObjectsOf(tables)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	refusal := chain.IPCRefusal(tables, s.ch.Facts)
+	refusal := chain.IPCRefusal(tables, ch.Facts)
 	var own []sysv.Object
 	for _, obj := range all {
 		if why := refusal(obj.Type, obj.SysID); why != "" {
-			s.o.Log.Warnf("chain %s: %s %d (virtual %d) not saved: %s", s.ch.AID, obj.Type, obj.SysID, obj.VirtID, why)
+			log.Warnf("chain %s: %s %d (virtual %d) not saved: %s", ch.AID, obj.Type, obj.SysID, obj.VirtID, why)
 			continue
 		}
 		own = append(own, obj)
 	}
 	// SEM_UNDO adjustments: the layer does not record them yet
 	// (docs/sysv-state.md), so none are saved.
-	_, err = sysv.Save(s.dir, own, nil)
-	return err
+	return sysv.Save(dir, own, nil)
 }
 
 // dump dumps the tree rooted at the chain's root with CRIU.  The layer's

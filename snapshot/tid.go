@@ -33,12 +33,13 @@ var errNoLibc = errors.New("no libc.so.6 mapped")
 // patchTids writes the new tid of every thread of the restored tree into
 // its glibc cache.  dir holds the rewritten images (core-<tid>.img under
 // the new tids), tree is the tree as it was dumped and pids maps its ids
-// to the new ones.
-func patchTids(dir string, tree *criu.Tree, pids map[int]int) error {
+// to the new ones.  proc is a procfs of the pid namespace the tree lives
+// in, where its pids name it: /proc for a chain of vrid run.
+func patchTids(proc, dir string, tree *criu.Tree, pids map[int]int) error {
 	offsets := map[string]uint32{} // by libc file, as map_files names it
 	for _, p := range tree.Procs {
 		pid := pids[p.Pid]
-		lib, err := libcOf(pid)
+		lib, err := libcOf(proc, pid)
 		if errors.Is(err, errNoLibc) {
 			continue
 		}
@@ -52,7 +53,7 @@ func patchTids(dir string, tree *criu.Tree, pids map[int]int) error {
 			}
 			offsets[lib.id] = off
 		}
-		mem, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", pid), os.O_RDWR, 0)
+		mem, err := os.OpenFile(fmt.Sprintf("%s/%d/mem", proc, pid), os.O_RDWR, 0)
 		if err != nil {
 			return fmt.Errorf("patch tids of %d: %w", pid, err)
 		}
@@ -84,9 +85,9 @@ type mappedLib struct {
 	id   string // device and inode
 }
 
-// libcOf finds the glibc that process pid maps.
-func libcOf(pid int) (mappedLib, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+// libcOf finds the glibc that process pid of procfs proc maps.
+func libcOf(proc string, pid int) (mappedLib, error) {
+	f, err := os.Open(fmt.Sprintf("%s/%d/maps", proc, pid))
 	if err != nil {
 		return mappedLib{}, err
 	}
@@ -99,7 +100,7 @@ func libcOf(pid int) (mappedLib, error) {
 			continue
 		}
 		return mappedLib{
-			path: fmt.Sprintf("/proc/%d/map_files/%s", pid, fields[0]),
+			path: fmt.Sprintf("%s/%d/map_files/%s", proc, pid, fields[0]),
 			id:   fields[3] + ":" + fields[4],
 		}, nil
 	}

@@ -127,6 +127,13 @@ func (e *env) images() error {
 	if _, err := e.cmd("gcc", "-O2", "-Wall", "-Werror", "-o", probe, "testdata/probe.c"); err != nil {
 		return err
 	}
+	ckpt := filepath.Join(e.work, "ckpt")
+	if _, err := e.cmd("gcc", "-O2", "-Wall", "-Werror", "-o", ckpt, "testdata/ckpt.c"); err != nil {
+		return err
+	}
+	if _, err := e.cmd("gcc", "-O2", "-Wall", "-Werror", "-o", filepath.Join(e.work, "takepid"), "testdata/takepid.c"); err != nil {
+		return err
+	}
 	// Another tenant's objects, made by victimUID on the host side.
 	if _, err := e.cmd("gcc", "-O2", "-Wall", "-Werror", "-o", filepath.Join(e.work, "ipc_victim"),
 		filepath.Join(e.repo, "test", "programs", "ipc_victim.c")); err != nil {
@@ -136,7 +143,7 @@ func (e *env) images() error {
 		return err
 	}
 	build := filepath.Join(e.repo, "test", "ociimage", "build.sh")
-	if _, err := e.cmd(build, filepath.Join(e.work, "img"), "probe:test", probe+"=/probe"); err != nil {
+	if _, err := e.cmd(build, filepath.Join(e.work, "img"), "probe:test", probe+"=/probe", ckpt+"=/ckpt"); err != nil {
 		return err
 	}
 	_, err := e.cmd(build, "--pause", filepath.Join(e.work, "img"))
