@@ -316,9 +316,11 @@ func TestDetachedChain(t *testing.T) {
 	aid, supervisor := detach(t, stateDir, "sleeper", program("chain_sleeper"))
 
 	var rows []psRow
+	// The child is in the chain's cgroup from its fork on, and in the
+	// tables once fork has returned in the root.
 	poll(t, "vrid ps shows the root and its child", func() bool {
 		rows = psJSON(t, stateDir)
-		return len(rows) == 2
+		return len(rows) == 2 && rows[0].VirtPID != 0 && rows[1].VirtPID != 0
 	})
 	sysOf := map[int32]int32{}
 	for _, r := range rows {
