@@ -237,9 +237,11 @@ func (s *taking) saveSysV(tables *vresource.Tables) error {
 		}
 		own = append(own, obj)
 	}
-	// SEM_UNDO adjustments: the layer does not record them yet
-	// (docs/sysv-state.md), so none are saved.
-	_, err = sysv.Save(s.dir, own, nil)
+	undo, err := undoLists(tables, s.members, own)
+	if err != nil {
+		return err
+	}
+	_, err = sysv.Save(s.dir, own, undo)
 	return err
 }
 

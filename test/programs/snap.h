@@ -36,6 +36,17 @@ static void fail(const char *fmt, ...)
 	failed = 1;
 }
 
+/* Waits for a SIGUSR1 or SIGUSR2 the caller blocks, letting it in only here. */
+static inline void snap_wait(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	while (!woken)
+		sigsuspend(&none);
+	woken = 0;
+}
+
 /* Ends the report: the after line the caller printed, then the verdict. */
 static int snap_done(void)
 {
