@@ -108,3 +108,48 @@ func TestRestoreSemUndo(t *testing.T) {
 	waitSupervisor(t, supervisor)
 	checkNoLeaks(t, stateDir, append(ipcBefore, takenIPC(map[string]map[int32]int32{"sem": old["sem"]})...))
 }
+
+// The layer's record of SEM_UNDO adjustments, step by step
+// (sem_undo_record.c says what each step does): semop and semtimedop with
+// SEM_UNDO add minus their operations to their process's adjustments,
+// threads included and fork children apart; SETVAL and SETALL clear
+// everyone's; a reaped process's go; IPC_RMID drops the set's; an
+// adjustment back at 0 goes.
+func TestSemUndoRecorded(t *testing.T) {
+	needSetup(t)
+	stateDir := t.TempDir()
+	ipcBefore := readIPC(t)
+	t.Cleanup(func() { killChainProcesses(t, stateDir) })
+	c := startSnapChain(t, stateDir, "record", "sem_undo_record")
+	steps := []struct {
+		name string
+		want []vresource.SemAdj
+	}{
+		{"semops", []vresource.SemAdj{
+			{PidVirt: 1000, SemVirt: 1, Num: 0, Adj: 1},
+			{PidVirt: 1000, SemVirt: 1, Num: 1, Adj: -2},
+			{PidVirt: 1000, SemVirt: 1, Num: 2, Adj: 1},
+			{PidVirt: 1001, SemVirt: 1, Num: 0, Adj: 2},
+			{PidVirt: 1001, SemVirt: 1, Num: 1, Adj: 1},
+		}},
+		{"SETVAL and a reaped child", []vresource.SemAdj{
+			{PidVirt: 1000, SemVirt: 1, Num: 1, Adj: -2},
+			{PidVirt: 1000, SemVirt: 1, Num: 2, Adj: 1},
+		}},
+		{"SETALL and IPC_RMID", []vresource.SemAdj{
+			{PidVirt: 1000, SemVirt: 2, Num: 0, Adj: -1},
+		}},
+		{"back at 0", []vresource.SemAdj{}},
+	}
+	for i, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			c.waitLine(t, "step "+strconv.Itoa(i+1))
+			if got, _ := semAdjs(t, stateDir, 1); !reflect.DeepEqual(got, st.want) {
+				t.Errorf("recorded %+v, want %+v", got, st.want)
+			}
+		})
+		c.wake(t)
+	}
+	c.waitLine(t, "PASS")
+	checkNoLeaks(t, stateDir, ipcBefore)
+}
