@@ -121,6 +121,7 @@ func TestSemUndoRecorded(t *testing.T) {
 	ipcBefore := readIPC(t)
 	t.Cleanup(func() { killChainProcesses(t, stateDir) })
 	c := startSnapChain(t, stateDir, "record", "sem_undo_record")
+	supervisor := registry(t, stateDir)["record"].Owner.Pid
 	steps := []struct {
 		name string
 		want []vresource.SemAdj
@@ -151,5 +152,6 @@ func TestSemUndoRecorded(t *testing.T) {
 		c.wake(t)
 	}
 	c.waitLine(t, "PASS")
+	waitSupervisor(t, supervisor)
 	checkNoLeaks(t, stateDir, ipcBefore)
 }

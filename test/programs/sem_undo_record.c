@@ -58,21 +58,15 @@ static void step(int n)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_usr };
 	unsigned short five[3] = { 5, 5, 5 };
 	struct sembuf too_much = { 0, -100, SEM_UNDO | IPC_NOWAIT };
 	int fds[2], set_b, status;
 	pthread_t thread;
-	sigset_t usr;
 	pid_t child;
 	char c;
 
-	if (argc != 2 || !(report = fopen(argv[1], "a")))
+	if (snap_start(argc, argv))
 		return 2;
-	sigaction(SIGUSR1, &sa, NULL);
-	sigemptyset(&usr);
-	sigaddset(&usr, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr, NULL);
 	set_a = semget(IPC_PRIVATE, 3, IPC_CREAT | 0600);
 	if (set_a < 0 || semctl(set_a, 0, SETALL, five) < 0 || pipe(fds) < 0) {
 		fail("make set A: %s", strerror(errno));

@@ -69,20 +69,14 @@ static void kill_child(pid_t pid, const char *what)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_usr };
 	struct sembuf take = { 1, -1, SEM_UNDO }, give = { 1, 1, SEM_UNDO };
 	unsigned short start[2] = { 1, 0 };
 	char before[32], held[32], holder_killed[32], releaser_killed[32];
 	pid_t holder, releaser;
 	int sem, fds[2];
-	sigset_t usr;
 
-	if (argc != 2 || !(report = fopen(argv[1], "a")))
+	if (snap_start(argc, argv))
 		return 2;
-	sigaction(SIGUSR1, &sa, NULL);
-	sigemptyset(&usr);
-	sigaddset(&usr, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr, NULL);
 
 	sem = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
 	if (sem < 0 || semctl(sem, 0, SETALL, start) < 0 || pipe(fds) < 0) {
