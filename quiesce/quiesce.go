@@ -187,6 +187,23 @@ func catchesSignal(pid int) error {
 	return nil
 }
 
+// Undo asks a restored process to apply its recorded SEM_UNDO
+// adjustments again (the layer's sem.c); the caller sees it done in the
+// tables.  A detached process does it while it waits for Attach.
+func Undo(pid int) error {
+	caught, _, err := signalMasks(pid)
+	if err == nil && caught&sigBit(Signal) == 0 {
+		err = fmt.Errorf("does not catch signal %d: %w", Signal, ErrNoLayer)
+	}
+	if err == nil {
+		err = send(pid, vresource.QuiesceUndo)
+	}
+	if err != nil {
+		return fmt.Errorf("re-apply SEM_UNDO adjustments in pid %d: %w", pid, err)
+	}
+	return nil
+}
+
 func sigBit(sig unix.Signal) uint64 {
 	return 1 << (uint(sig) - 1)
 }
@@ -227,6 +244,8 @@ func signalName(value uint32) string {
 		return "detach"
 	case vresource.QuiesceAttach:
 		return "attach"
+	case vresource.QuiesceUndo:
+		return "undo"
 	}
 	return fmt.Sprintf("%#x", value)
 }

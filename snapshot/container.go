@@ -88,7 +88,9 @@ func SaveContainer(cfg *config.Config, ch vresource.Chain, dir string, detached 
 	if err := os.WriteFile(filepath.Join(dir, TablesImage), img, 0o600); err != nil {
 		return nil, err
 	}
-	st, err := saveOwnSysV(dir, ch, tables, log)
+	// A container's tables name pids of its own namespace: its SEM_UNDO
+	// adjustments are not saved yet (docs/restore.md).
+	st, err := saveOwnSysV(dir, ch, tables, nil, log)
 	if err != nil {
 		return nil, err
 	}

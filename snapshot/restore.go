@@ -326,6 +326,11 @@ func (r *restoring) restoreTree(ctx context.Context, dir string, tree *criu.Tree
 		return err
 	}
 	r.ch.RootPid = root
+	// Before the detached processes attach again and let their threads
+	// go: they give their undo lists back their adjustments first.
+	if err := reapplyUndo(r.tables, quiesceTimeout); err != nil {
+		return err
+	}
 	var quiesced []quiesce.Process
 	for _, q := range r.m.Quiesced {
 		sys, ok := r.tables.Lookup(vresource.PID, q.VirtPid)

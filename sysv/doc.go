@@ -20,7 +20,8 @@
 //
 // SEM_UNDO adjustments live in the kernel per process, and no interface
 // shows them; the preload layer records them (docs/sysv-state.md).  Save
-// takes them from the caller, Restore sets each semaphore to the value
-// that the processes' own re-applied operations (UndoPlan, ApplyUndo)
-// bring back to the saved one.
+// takes them from the caller; Restore brings each semaphore back at its
+// saved value, and each process gives its undo list its adjustments
+// again with operation pairs that leave the value as it is (UndoPlan,
+// ApplyUndo, and the layer's own in C).
 package sysv

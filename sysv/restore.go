@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -21,9 +22,9 @@ type KeyFunc func(virtKey int32) (sysKey int32, err error)
 // Restore creates every object of st afresh in the caller's IPC
 // namespace, under the system keys keyFor gives, with whatever ids the
 // kernel hands out: owner, creator, mode, values, contents, messages and
-// queue size as saved.  Semaphores that have undo adjustments get the
-// values from which the processes' UndoPlan brings them back to the saved
-// ones.  It returns one Rebind per object.  All or nothing: on an error it
+// queue size as saved.  Semaphores that have undo adjustments get their
+// saved values too: the processes' UndoPlan operations leave them as they
+// are.  It returns one Rebind per object.  All or nothing: on an error it
 // removes every object it created.
 func Restore(st *State, keyFor KeyFunc) (rebinds []Rebind, err error) {
 	if st.dir == "" {
@@ -32,7 +33,6 @@ func Restore(st *State, keyFor KeyFunc) (rebinds []Rebind, err error) {
 	if err := st.check(); err != nil {
 		return nil, fmt.Errorf("restore sysv state: %w", err)
 	}
-	bases, _ := st.semBases() // check has made sure it succeeds
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, removeAll(rebinds))
@@ -42,7 +42,7 @@ func Restore(st *State, keyFor KeyFunc) (rebinds []Rebind, err error) {
 	for _, s := range st.Sems {
 		rebinds, err = restoreOne(rebinds, vresource.Sem, s.Ident, s.Perm, keyFor,
 			func(key int32) (int32, error) { return semget(key, len(s.Values), createFlags) },
-			func(sys int32) error { return fillSem(sys, s, bases) })
+			func(sys int32) error { return fillSem(sys, s) })
 		if err != nil {
 			return rebinds, err
 		}
@@ -112,14 +112,8 @@ func setPerm(p *unix.SysvIpcPerm, perm Perm) {
 	p.Uid, p.Gid, p.Mode = perm.UID, perm.GID, perm.Mode
 }
 
-func fillSem(sys int32, s SemSet, bases map[semKey]int) error {
-	values := make([]uint16, len(s.Values))
-	for n, v := range s.Values {
-		values[n] = v
-		if b, ok := bases[semKey{s.VirtID, uint16(n)}]; ok {
-			values[n] = uint16(b)
-		}
-	}
+func fillSem(sys int32, s SemSet) error {
+	values := slices.Clone(s.Values)
 	if err := semctl(sys, 0, setAll, unsafe.Pointer(unsafe.SliceData(values))); err != nil {
 		return fmt.Errorf("SETALL: %w", err)
 	}

@@ -29,7 +29,9 @@ type ProcessUndo struct {
 }
 
 // UndoOps is what one restored process runs to get its undo list back:
-// one semop per semaphore set, every operation with SEM_UNDO.
+// one semop per semaphore set, a pair of operations per semaphore that
+// adds and takes back the same amount, one half with SEM_UNDO, so that
+// the value stays as restored and only the undo list grows.
 type UndoOps struct {
 	VirtPid int32
 	Sets    []SetOps
@@ -54,13 +56,13 @@ type semKey struct {
 }
 
 // semBases checks the undo lists against the sets and returns, for each
-// semaphore an adjustment touches, the value Restore sets: the saved value
-// plus every adjustment, which the processes' re-applied operations (minus
-// their adjustments) bring back to the saved value.  Each process runs its
-// operations independently, in any order, so every partial sum must keep
-// the semaphore within 0..SEMVMX: a semop with IPC_NOWAIT then never
-// fails.  A state outside that (a process that added with SEM_UNDO what
-// another took without) is refused, since no semop could rebuild it.
+// semaphore an adjustment touches, the saved value plus every
+// adjustment.  Every partial sum must keep the semaphore within
+// 0..SEMVMX: a state outside that (a process that added with SEM_UNDO
+// what another took without) is refused.  The operation pairs of
+// UndoPlan, which leave the value as it is, would rebuild more than that;
+// the check keeps to the states whose undo the kernel could give back
+// whole, in any order of exits.
 func (st *State) semBases() (map[semKey]int, error) {
 	nsems := make(map[int32]int, len(st.Sems))
 	values := make(map[semKey]int)
@@ -125,27 +127,46 @@ func (st *State) UndoPlan(rebinds []Rebind) ([]UndoOps, error) {
 	}
 	var plan []UndoOps
 	for _, p := range st.Undo {
-		bySet := make(map[int32][]Sembuf)
+		bySet := make(map[int32][]SemAdj)
 		for _, a := range p.Adjs {
 			if _, ok := newSys[a.SemVirt]; !ok {
 				return nil, fmt.Errorf("undo plan of pid %d: sem %d was not restored", p.VirtPid, a.SemVirt)
 			}
-			bySet[a.SemVirt] = append(bySet[a.SemVirt], Sembuf{
-				Num: a.Num,
-				Op:  -a.Adj,
-				Flg: semUndo | unix.IPC_NOWAIT,
-			})
+			bySet[a.SemVirt] = append(bySet[a.SemVirt], a)
 		}
 		u := UndoOps{VirtPid: p.VirtPid}
 		for _, virt := range slices.Sorted(maps.Keys(bySet)) {
-			ops := bySet[virt]
-			slices.SortFunc(ops, func(a, b Sembuf) int { return cmp.Compare(a.Num, b.Num) })
+			adjs := bySet[virt]
+			slices.SortFunc(adjs, func(a, b SemAdj) int { return cmp.Compare(a.Num, b.Num) })
+			var ops []Sembuf
+			for _, a := range adjs {
+				ops = append(ops, undoPair(a)...)
+			}
 			u.Sets = append(u.Sets, SetOps{SysID: newSys[virt], Ops: ops})
 		}
 		plan = append(plan, u)
 	}
 	slices.SortFunc(plan, func(a, b UndoOps) int { return cmp.Compare(a.VirtPid, b.VirtPid) })
 	return plan, nil
+}
+
+// undoPair is the two operations that give an undo list adjustment a.Adj
+// on a semaphore and leave its value as it is: the SEM_UNDO one is
+// -a.Adj, the other takes it back.  The value goes up first, so it never
+// has to wait (the layer goes down first when up would pass SEMVMX).
+func undoPair(a SemAdj) []Sembuf {
+	mag := a.Adj
+	if mag < 0 {
+		mag = -mag
+	}
+	up := Sembuf{Num: a.Num, Op: mag, Flg: unix.IPC_NOWAIT}
+	down := Sembuf{Num: a.Num, Op: -mag, Flg: unix.IPC_NOWAIT}
+	if a.Adj > 0 {
+		down.Flg |= semUndo
+	} else {
+		up.Flg |= semUndo
+	}
+	return []Sembuf{up, down}
 }
 
 // ApplyUndo runs a process's operations in the calling process, whose

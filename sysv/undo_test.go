@@ -82,12 +82,16 @@ func wantValues(t *testing.T, what string, id int32, want ...uint16) {
 	}
 }
 
-const nowaitUndo = semUndo | 0x800 // SEM_UNDO | IPC_NOWAIT
+const (
+	nowait     = 0x800            // IPC_NOWAIT
+	nowaitUndo = semUndo | nowait // SEM_UNDO | IPC_NOWAIT
+)
 
 // TestUndo: a process holds semaphore 0 with SEM_UNDO (a lock), another
 // released 2 on semaphore 1 with SEM_UNDO.  After Save, removal and
-// Restore, processes that run UndoPlan's operations see the saved values,
-// and killing them gives back what killing the first ones gave back.
+// Restore, the values are the saved ones, processes that run UndoPlan's
+// operations leave them so, and killing them gives back what killing the
+// first ones gave back.
 func TestUndo(t *testing.T) {
 	id := mustSemget(t, ipcPrivate, 2, root(0o600))
 	if err := semctl(id, 0, setAll, unsafe.Pointer(&[]uint16{1, 0}[0])); err != nil {
@@ -119,14 +123,14 @@ func TestUndo(t *testing.T) {
 		t.Fatal(err)
 	}
 	newID := rebinds[0].NewSys
-	wantValues(t, "restored, before the undo lists", newID, 1, 0)
+	wantValues(t, "restored, before the undo lists", newID, 0, 2)
 	plan, err := st.UndoPlan(rebinds)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantPlan := []UndoOps{
-		{VirtPid: 1000, Sets: []SetOps{{SysID: newID, Ops: []Sembuf{{Num: 0, Op: -1, Flg: nowaitUndo}}}}},
-		{VirtPid: 1001, Sets: []SetOps{{SysID: newID, Ops: []Sembuf{{Num: 1, Op: 2, Flg: nowaitUndo}}}}},
+		{VirtPid: 1000, Sets: []SetOps{{SysID: newID, Ops: []Sembuf{{Num: 0, Op: 1, Flg: nowait}, {Num: 0, Op: -1, Flg: nowaitUndo}}}}},
+		{VirtPid: 1001, Sets: []SetOps{{SysID: newID, Ops: []Sembuf{{Num: 1, Op: 2, Flg: nowaitUndo}, {Num: 1, Op: -2, Flg: nowait}}}}},
 	}
 	if !reflect.DeepEqual(plan, wantPlan) {
 		t.Fatalf("plan %+v, want %+v", plan, wantPlan)

@@ -16,7 +16,7 @@ import (
 // too, saying the same: both run the engine's checks.  Files at the
 // limits of the checks must open on both sides.
 func TestOpenCorrupt(t *testing.T) {
-	attach := buildC(t, "attach", "testdata/attach.c", "preload/lock.c", "preload/table.c", "preload/record.c",
+	attach := buildC(t, "attach", "testdata/attach.c", "preload/lock.c", "preload/table.c", "preload/record.c", "preload/semadj.c",
 		"preload/tablecheck.c", "-ldl")
 	good := newTables(t, TableOptions{Slots: small()})
 	pristine, err := os.ReadFile(good.path)

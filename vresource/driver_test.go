@@ -195,7 +195,7 @@ func stderrOf(err error) []byte {
 
 // buildDriver builds testdata/driver.c with the engine's sources.
 func buildDriver(t testing.TB) string {
-	return buildC(t, "driver", "testdata/driver.c", "preload/lock.c", "preload/record.c", "preload/tablecheck.c")
+	return buildC(t, "driver", "testdata/driver.c", "preload/lock.c", "preload/record.c", "preload/semadj.c", "preload/tablecheck.c")
 }
 
 // lineDiff shows the lines where two answers differ.

@@ -137,7 +137,22 @@ func (e engine) records() ([]ipcRecord, syscall.Errno) {
 	return out[:n], 0
 }
 
-// desc copies the descriptor of rt as the file has it now.
+// semAdjs copies the SEM_UNDO adjustments recorded, and says how many
+// found no room.
+func (e engine) semAdjs() ([]semAdj, uint32, syscall.Errno) {
+	out := make([]semAdj, max(int(e.h.t.semadj_cap), 1))
+	var n, lost C.uint32_t
+	ret := C.vrid_host_semadj(e.h, (*C.struct_vrid_semadj)(unsafe.Pointer(&out[0])), C.uint32_t(len(out)), &n, &lost)
+	if ret < 0 {
+		return nil, 0, errnoOf(ret)
+	}
+	return out[:n], uint32(lost), 0
+}
+
+func (e engine) pruneSemAdjs() syscall.Errno {
+	return errnoOf(C.vrid_host_semadj_prune(e.h))
+}
+
 // addRecords records recs under the writer lock; added may fall short
 // when the records section is full.
 func (e engine) addRecords(recs []ipcRecord) (added int, errno syscall.Errno) {
@@ -149,6 +164,7 @@ func (e engine) addRecords(recs []ipcRecord) (added int, errno syscall.Errno) {
 	return int(n), errnoOf(ret)
 }
 
+// desc copies the descriptor of rt as the file has it now.
 func (e engine) desc(rt ResourceType) (tableDesc, syscall.Errno) {
 	var d tableDesc
 	ret := C.vrid_host_desc(e.h, C.uint32_t(rt), (*C.struct_vrid_table_desc)(unsafe.Pointer(&d)))

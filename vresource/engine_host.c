@@ -266,6 +266,33 @@ int vrid_host_add_records(struct vrid_host *h, const struct vrid_ipc_record *rec
 	return disarm(0);
 }
 
+int vrid_host_semadj(struct vrid_host *h, struct vrid_semadj *out, uint32_t cap, uint32_t *n, uint32_t *lost)
+{
+	struct guard g;
+
+	GUARD(h, &g);
+	*n = vrid_semadj_copy(&h->t, out, cap);
+	*lost = h->t.semadj ? __atomic_load_n(&h->t.semadj->lost, __ATOMIC_ACQUIRE) : 0;
+	return disarm(0);
+}
+
+/* After a restore rebound the pids: adjustments of processes not restored go. */
+int vrid_host_semadj_prune(struct vrid_host *h)
+{
+	struct guard g;
+	sigset_t saved;
+	int err;
+
+	GUARD(h, &g);
+	if (!vrid_semadj_used(&h->t))
+		return disarm(0);
+	if ((err = vrid_lock(&h->t, &saved)) < 0)
+		return disarm(err);
+	vrid_semadj_prune_locked(&h->t);
+	vrid_unlock(&h->t, &saved);
+	return disarm(0);
+}
+
 int vrid_host_desc(struct vrid_host *h, uint32_t type, struct vrid_table_desc *out)
 {
 	struct guard g;

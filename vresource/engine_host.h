@@ -34,6 +34,9 @@ int vrid_host_remove(struct vrid_host *h, uint32_t type, int32_t id, int by_sys)
 int vrid_host_list(struct vrid_host *h, uint32_t type, int32_t *out, uint32_t cap, uint32_t *n);
 int vrid_host_records(struct vrid_host *h, struct vrid_ipc_record *out, uint32_t cap, uint32_t *n);
 int vrid_host_add_records(struct vrid_host *h, const struct vrid_ipc_record *recs, uint32_t n, uint32_t *added);
+/* The SEM_UNDO adjustments recorded, at most cap, and how many found no room. */
+int vrid_host_semadj(struct vrid_host *h, struct vrid_semadj *out, uint32_t cap, uint32_t *n, uint32_t *lost);
+int vrid_host_semadj_prune(struct vrid_host *h);
 /* The live count, the fresh range and the generation, as the file has them now. */
 int vrid_host_desc(struct vrid_host *h, uint32_t type, struct vrid_table_desc *out);
 int vrid_host_generation(struct vrid_host *h, uint32_t *generation);

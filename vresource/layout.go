@@ -28,12 +28,14 @@ const (
 	SectionsMax       = 8
 	SectionUnused     = 0
 	SectionIPCRecords = 1 // ipcRecordsHead, then ipcRecord each
+	SectionSemAdj     = 2 // semAdjHead, then semAdj each
 
 	// The quiesce protocol (package quiesce): the layer's signal is
 	// SIGRTMAX minus QuiesceSignalOffset, and si_value says what to do.
 	QuiesceSignalOffset = 1
 	QuiesceDetach       = 0x56510001
 	QuiesceAttach       = 0x56510002
+	QuiesceUndo         = 0x56510003 // after a restore: apply the recorded SEM_UNDO adjustments again
 )
 
 // Defaults and bounds of the tables Go creates.  The C side only reads
@@ -60,6 +62,8 @@ const (
 	sectionStruct = 24  // sizeof(struct vrid_section)
 	recordStruct  = 48  // sizeof(struct vrid_ipc_record)
 	recordsHead   = 64  // sizeof(struct vrid_ipc_records), before its records
+	semAdjStruct  = 16  // sizeof(struct vrid_semadj)
+	semAdjsHead   = 64  // sizeof(struct vrid_semadj_area), before its entries
 )
 
 // tableDesc is struct vrid_table_desc.  Live, FreshNext and the
@@ -130,6 +134,24 @@ type ipcRecord struct {
 	Reserved [2]uint32
 }
 
+// semAdj is struct vrid_semadj: one process's SEM_UNDO adjustment of one
+// semaphore, as the layer recorded it.
+type semAdj struct {
+	PidVirt    int32 // 0: free
+	SemVirt    int32
+	Num        uint16
+	Adj        int16
+	Generation uint32 // the header's generation when the process's undo list last held Adj
+}
+
+// semAdjHead is struct vrid_semadj_area without its entries.
+type semAdjHead struct {
+	Capacity uint32
+	Used     uint32 // entries past Used are free
+	Lost     uint32 // adjustments the layer had no room to record
+	Reserved [13]uint32
+}
+
 // Compile-time checks: each array has a negative length, and the build
 // fails, if a struct's size differs from C's.
 var (
@@ -143,6 +165,10 @@ var (
 	_ [recordStruct - unsafe.Sizeof(ipcRecord{})]byte
 	_ [unsafe.Sizeof(ipcRecordsHead{}) - recordsHead]byte
 	_ [recordsHead - unsafe.Sizeof(ipcRecordsHead{})]byte
+	_ [unsafe.Sizeof(semAdj{}) - semAdjStruct]byte
+	_ [semAdjStruct - unsafe.Sizeof(semAdj{})]byte
+	_ [unsafe.Sizeof(semAdjHead{}) - semAdjsHead]byte
+	_ [semAdjsHead - unsafe.Sizeof(semAdjHead{})]byte
 )
 
 // freshRange is the range fresh virtual ids of a type are drawn from.
@@ -170,16 +196,23 @@ func recordCapacity(slots [NumResourceTypes]uint32) uint32 {
 	return slots[Sem] + slots[Shm] + slots[Msg]
 }
 
+// semAdjCapacity is how many SEM_UNDO adjustments a file holds: one per
+// slot of the sem indexes, which a process's dead entries make room in.
+func semAdjCapacity(slots [NumResourceTypes]uint32) uint32 {
+	return slots[Sem]
+}
+
 // layout is where fileLayout puts everything.
 type layout struct {
 	offs    [NumResourceTypes]uint64 // by_virt of each type
 	records section                  // the SectionIPCRecords area
+	semAdjs section                  // the SectionSemAdj area
 	size    uint64                   // of the file
 }
 
 // fileLayout places the indexes after the header, in type order, each
-// pair of indexes at a 64-byte boundary, and the IPC records after them,
-// at the next.
+// pair of indexes at a 64-byte boundary, then the IPC records and the
+// SEM_UNDO adjustments, each at the next.
 func fileLayout(slots [NumResourceTypes]uint32) layout {
 	var l layout
 	end := uint64(TableHeaderSize)
@@ -193,6 +226,12 @@ func fileLayout(slots [NumResourceTypes]uint32) layout {
 		Offset:    alignUp(end, indexAlign),
 		Size:      recordsHead + recordStruct*uint64(recordCapacity(slots)),
 	}
-	l.size = alignUp(l.records.Offset+l.records.Size, fileAlign)
+	l.semAdjs = section{
+		Kind:      SectionSemAdj,
+		EntrySize: semAdjStruct,
+		Offset:    alignUp(l.records.Offset+l.records.Size, indexAlign),
+		Size:      semAdjsHead + semAdjStruct*uint64(semAdjCapacity(slots)),
+	}
+	l.size = alignUp(l.semAdjs.Offset+l.semAdjs.Size, fileAlign)
 	return l
 }

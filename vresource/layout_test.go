@@ -33,6 +33,8 @@ func TestLayoutMatchesC(t *testing.T) {
 	var s section
 	var r ipcRecord
 	var rh ipcRecordsHead
+	var a semAdj
+	var ah semAdjHead
 	field := func(off, size uintptr) string { return fmt.Sprintf("%d %d", off, size) }
 	tests := []struct{ name, goSide string }{
 		{"header", field(0, unsafe.Sizeof(h))},
@@ -71,6 +73,18 @@ func TestLayoutMatchesC(t *testing.T) {
 		{"records.used", field(unsafe.Offsetof(rh.Used), unsafe.Sizeof(rh.Used))},
 		{"records.reserved", field(unsafe.Offsetof(rh.Reserved), unsafe.Sizeof(rh.Reserved))},
 		{"records.records", field(unsafe.Sizeof(rh), 0)},
+		{"semadj", field(0, unsafe.Sizeof(a))},
+		{"semadj.pid_virt", field(unsafe.Offsetof(a.PidVirt), unsafe.Sizeof(a.PidVirt))},
+		{"semadj.sem_virt", field(unsafe.Offsetof(a.SemVirt), unsafe.Sizeof(a.SemVirt))},
+		{"semadj.num", field(unsafe.Offsetof(a.Num), unsafe.Sizeof(a.Num))},
+		{"semadj.adj", field(unsafe.Offsetof(a.Adj), unsafe.Sizeof(a.Adj))},
+		{"semadj.generation", field(unsafe.Offsetof(a.Generation), unsafe.Sizeof(a.Generation))},
+		{"semadjs", field(0, unsafe.Sizeof(ah))},
+		{"semadjs.capacity", field(unsafe.Offsetof(ah.Capacity), unsafe.Sizeof(ah.Capacity))},
+		{"semadjs.used", field(unsafe.Offsetof(ah.Used), unsafe.Sizeof(ah.Used))},
+		{"semadjs.lost", field(unsafe.Offsetof(ah.Lost), unsafe.Sizeof(ah.Lost))},
+		{"semadjs.reserved", field(unsafe.Offsetof(ah.Reserved), unsafe.Sizeof(ah.Reserved))},
+		{"semadjs.entries", field(unsafe.Sizeof(ah), 0)},
 		{"desc", field(0, unsafe.Sizeof(d))},
 		{"desc.type", field(unsafe.Offsetof(d.Type), unsafe.Sizeof(d.Type))},
 		{"desc.slots", field(unsafe.Offsetof(d.Slots), unsafe.Sizeof(d.Slots))},
@@ -100,9 +114,11 @@ func TestLayoutMatchesC(t *testing.T) {
 		{"VRID_SECTIONS_MAX", fmt.Sprint(SectionsMax)},
 		{"VRID_SECTION_UNUSED", fmt.Sprint(SectionUnused)},
 		{"VRID_SECTION_IPC_RECORDS", fmt.Sprint(SectionIPCRecords)},
+		{"VRID_SECTION_SEMADJ", fmt.Sprint(SectionSemAdj)},
 		{"VRID_SIGNAL_OFFSET", fmt.Sprint(QuiesceSignalOffset)},
 		{"VRID_QUIESCE_DETACH", fmt.Sprint(QuiesceDetach)},
 		{"VRID_QUIESCE_ATTACH", fmt.Sprint(QuiesceAttach)},
+		{"VRID_QUIESCE_UNDO", fmt.Sprint(QuiesceUndo)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -67,10 +67,11 @@ func TestCreateDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The header, 2 indexes of 16 bytes per slot, and 48 bytes of IPC
-	// record per sem, shm and msg slot after a 64-byte head.
-	if st.Size() != 1122304 {
-		t.Errorf("file size %d, want 1122304", st.Size())
+	// The header, 2 indexes of 16 bytes per slot, 48 bytes of IPC
+	// record per sem, shm and msg slot after a 64-byte head, and 16 bytes
+	// of SEM_UNDO adjustment per sem slot after another.
+	if st.Size() != 1187840 {
+		t.Errorf("file size %d, want 1187840", st.Size())
 	}
 	if tb.AID() != testAID || tb.Name() != "web" || tb.Sequential() || tb.Generation() != 0 {
 		t.Errorf("aid %d name %q sequential %v generation %d", tb.AID(), tb.Name(), tb.Sequential(), tb.Generation())

@@ -153,8 +153,8 @@ func overlay(mem []byte) *header {
 	return (*header)(unsafe.Pointer(&mem[0]))
 }
 
-// writeHeader writes the header of a new file, and the head of its IPC
-// records, into mem, the whole zeroed file.
+// writeHeader writes the header of a new file, and the heads of its IPC
+// records and SEM_UNDO adjustments, into mem, the whole zeroed file.
 func writeHeader(mem []byte, aid AID, opt TableOptions, slots [NumResourceTypes]uint32, lay layout) {
 	h := overlay(mem)
 	h.Magic = TableMagic
@@ -166,9 +166,11 @@ func writeHeader(mem []byte, aid AID, opt TableOptions, slots [NumResourceTypes]
 	h.AID = uint64(aid)
 	h.FileSize = lay.size
 	copy(h.Name[:], opt.Name)
-	h.NSections = 1
+	h.NSections = 2
 	h.Sections[0] = lay.records
+	h.Sections[1] = lay.semAdjs
 	recordsAt(mem, lay.records).Capacity = recordCapacity(slots)
+	(*semAdjHead)(unsafe.Pointer(&mem[lay.semAdjs.Offset])).Capacity = semAdjCapacity(slots)
 	for rt := range h.Tables {
 		base, limit := freshRange(ResourceType(rt))
 		h.Tables[rt] = tableDesc{

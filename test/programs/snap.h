@@ -36,6 +36,32 @@ static void fail(const char *fmt, ...)
 	failed = 1;
 }
 
+/* Opens the report argv[1] names and blocks SIGUSR1 for snap_wait; 0, or 2 for bad usage. */
+static inline int snap_start(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_usr };
+	sigset_t usr;
+
+	if (argc != 2 || !(report = fopen(argv[1], "a")))
+		return 2;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&usr);
+	sigaddset(&usr, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr, NULL);
+	return 0;
+}
+
+/* Waits for a SIGUSR1 or SIGUSR2 the caller blocks, letting it in only here. */
+static inline void snap_wait(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	while (!woken)
+		sigsuspend(&none);
+	woken = 0;
+}
+
 /* Ends the report: the after line the caller printed, then the verdict. */
 static int snap_done(void)
 {

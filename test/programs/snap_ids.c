@@ -59,17 +59,6 @@ static void fork_and_exec_after(pid_t pid)
 		fail("child forked after restore (%d): status %#x", child, status);
 }
 
-/* Blocks SIGUSR1 and SIGUSR2 for good; sigsuspend lets them in. */
-static void wait_usr(void)
-{
-	sigset_t none;
-
-	sigemptyset(&none);
-	while (!woken)
-		sigsuspend(&none);
-	woken = 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_usr };
@@ -108,12 +97,12 @@ int main(int argc, char **argv)
 	fflush(report);
 	child = fork();
 	if (child == 0) {
-		wait_usr();
+		snap_wait();
 		_exit(getppid() == pid ? 42 : 43);
 	}
 	fprintf(report, "ready pid=%d child=%d sem=%d msg=%d shm=%d\n", pid, child, sem, msg, shm);
 	fflush(report);
-	wait_usr();
+	snap_wait();
 
 	if (getpid() != pid)
 		fail("getpid %d, was %d", getpid(), pid);

@@ -38,19 +38,14 @@ struct words { volatile uint64_t counter, request, answer; };
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_usr };
-	sigset_t usr, none;
+	sigset_t none;
 	int ids[NSEG], status;
 	unsigned char *at[NSEG];
 	struct words *w;
 	pid_t child;
 
-	if (argc != 2 || !(report = fopen(argv[1], "a")))
+	if (snap_start(argc, argv))
 		return 2;
-	sigaction(SIGUSR1, &sa, NULL);
-	sigemptyset(&usr);
-	sigaddset(&usr, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr, NULL);
 	sigemptyset(&none);
 	for (int s = 0; s < NSEG; s++) {
 		ids[s] = shmget(keys[s], sizes[s], IPC_CREAT | IPC_EXCL | 0600);

@@ -61,6 +61,12 @@ pid_t vrid_pid_bind(pid_t spid)
  */
 void vrid_pid_reaped(pid_t spid)
 {
+	int32_t vpid;
+
+	/* Its undo list was applied when it exited: its record goes now, group or not. */
+	if (unlikely(vrid_semadj_used(&vrid.tab)) &&
+	    vrid_sys_to_virt(&vrid.tab, VRID_PID, spid, &vpid) == 0)
+		vrid_semadj_drop_pid(&vrid.tab, vpid);
 	if (vrid_sys2(SYS_kill, -spid, 0) == -ESRCH)
 		vrid_remove_sys(&vrid.tab, VRID_PID, spid);
 }

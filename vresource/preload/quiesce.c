@@ -22,8 +22,13 @@
  * in part or re-protected); and shmat and shmdt keep no shared list for
  * threads and this handler to race on.
  *
+ * After a restore the host also asks each process, with UNDO, to give
+ * its undo list back the adjustments the table recorded (sem.c); a
+ * detached process does it while it waits for ATTACH, its threads parked.
+ *
  * Everything here runs in a signal handler: raw system calls, static
- * buffers, no locks.
+ * buffers, no locks but the table's writer lock, which blocks every
+ * signal while it is held, so a handler never waits on its own thread.
  */
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -446,10 +451,19 @@ static void wait_for_attach(void)
 	uint64_t only = signal_bit();
 	siginfo_t si;
 
-	/* Also woken, with EINTR, by a freeze or a dump; only ATTACH ends it. */
-	while (vrid_sys(SYS_rt_sigtimedwait, (long)&only, (long)&si, 0, 8, 0, 0) != VRID_SIGNAL ||
-	       !is_request(&si, VRID_QUIESCE_ATTACH))
-		;
+	/*
+	 * Also woken, with EINTR, by a freeze or a dump; only ATTACH ends it.
+	 * A restored process is asked for UNDO here first, while every thread
+	 * is still parked.
+	 */
+	for (;;) {
+		if (vrid_sys(SYS_rt_sigtimedwait, (long)&only, (long)&si, 0, 8, 0, 0) != VRID_SIGNAL)
+			continue;
+		if (is_request(&si, VRID_QUIESCE_ATTACH))
+			return;
+		if (is_request(&si, VRID_QUIESCE_UNDO))
+			vrid_semadj_reapply();
+	}
 }
 
 static void quiesce(void)
@@ -511,6 +525,8 @@ static void quiesce_handler(int sig, siginfo_t *si, void *ucontext)
 	if (si->si_code == SI_QUEUE) {
 		if (si->si_value.sival_int == VRID_QUIESCE_DETACH)
 			lead();
+		else if (si->si_value.sival_int == VRID_QUIESCE_UNDO)
+			vrid_semadj_reapply();
 		else if ((si->si_value.sival_int & PARK_TAG_MASK) == PARK_TAG)
 			park(si->si_value.sival_int);
 	}

@@ -1,11 +1,15 @@
 /*
  * System V semaphore sets.  semop is the hot path: one lock-free lookup
- * before the real call.
+ * before the real call.  A semop with SEM_UNDO also records, under the
+ * writer lock, what the kernel will give back when this process exits
+ * (semadj.c), since nothing else can tell a snapshot.
  */
 #include <stdarg.h>
 #include <sys/syscall.h>
 
 #include "vrid.h"
+
+#define LOG_PREFIX "sem: "
 
 /* The caller defines union semun (POSIX says so); this is its shape. */
 union semctl_arg {
@@ -57,6 +61,113 @@ VRID_EXPORT int semget(key_t vkey, int nsems, int flags)
 	return vrid_ipc_get(VRID_SEM, vkey, flags, sem_get, &nsems);
 }
 
+/* ---- SEM_UNDO adjustments (semadj.c keeps them) -------------------- */
+
+static int has_undo(const struct sembuf *sops, size_t nsops)
+{
+	for (size_t i = 0; i < nsops; i++)
+		if (unlikely(sops[i].sem_flg & SEM_UNDO))
+			return 1;
+	return 0;
+}
+
+/*
+ * Gives this process's undo list adj again on semaphore num of set sid,
+ * and leaves the value as it is: one semop that adds |adj| and takes it
+ * back, the SEM_UNDO half making the kernel's semadj grow by adj.  The
+ * value goes up first, or, when that would pass SEMVMX, down first.
+ */
+static long reapply_one(int32_t sid, uint16_t num, int adj)
+{
+	short mag = (short)(adj < 0 ? -adj : adj);
+	struct sembuf up = { num, mag, IPC_NOWAIT }, down = { num, (short)-mag, IPC_NOWAIT };
+	struct sembuf ops[2];
+	long ret;
+
+	/* The SEM_UNDO operation is -adj. */
+	if (adj > 0)
+		down.sem_flg |= SEM_UNDO;
+	else
+		up.sem_flg |= SEM_UNDO;
+	ops[0] = up;
+	ops[1] = down;
+	ret = vrid_sys(SYS_semtimedop, sid, (long)ops, 2, 0, 0, 0);
+	if (ret != -ERANGE)
+		return ret;
+	ops[0] = down;
+	ops[1] = up;
+	return vrid_sys(SYS_semtimedop, sid, (long)ops, 2, 0, 0, 0);
+}
+
+/*
+ * Under the lock: the entries of process me that a restore left for it
+ * to apply again (their generation is older than the table's).  Through
+ * the raw call: the entries already hold these adjustments.
+ */
+static void reapply_locked(int32_t me)
+{
+	uint32_t gen = vrid.tab.hdr->generation;
+	struct vrid_semadj *e;
+	int32_t sid;
+	long ret;
+
+	for (uint32_t i = 0; (e = vrid_semadj_at(&vrid.tab, i)) != NULL; i++) {
+		if (e->pid_virt != me || e->generation == gen)
+			continue;
+		ret = vrid_virt_to_sys(&vrid.tab, VRID_SEM, e->sem_virt, &sid);
+		if (ret == 0)
+			ret = reapply_one(sid, e->num, e->adj);
+		if (ret == 0) {
+			e->generation = gen;
+		} else if (ret == -ENOENT || ret == -EINVAL || ret == -EIDRM) {
+			vrid_semadj_free_locked(e);	/* the set is gone, and its undo with it */
+		} else {
+			vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot apply the SEM_UNDO adjustment %d of sem %d "
+				 "semaphore %u again: errno %ld", e->adj, e->sem_virt, e->num, -ret);
+		}
+	}
+}
+
+void vrid_semadj_reapply(void)
+{
+	int saved_errno = errno;
+	sigset_t saved;
+
+	if (vrid_semadj_used(&vrid.tab) && vrid_lock(&vrid.tab, &saved) == 0) {
+		reapply_locked(getpid());
+		vrid_unlock(&vrid.tab, &saved);
+	}
+	errno = saved_errno;
+}
+
+/*
+ * After a semop with SEM_UNDO succeeded: the kernel's semadj of each
+ * semaphore moved by minus its operations, and so does the record.  Any
+ * adjustment a restore left is applied first, so the record's sum is the
+ * kernel's.  A table without the section (made before it existed) records
+ * nothing.
+ */
+static void semadj_commit(int vid, const struct sembuf *sops, size_t nsops)
+{
+	int saved_errno = errno;
+	int32_t me;
+	sigset_t saved;
+
+	if (!vrid.tab.semadj)
+		return;
+	me = getpid();
+	if (vrid_lock(&vrid.tab, &saved) < 0) {
+		errno = saved_errno;
+		return;
+	}
+	reapply_locked(me);
+	for (size_t i = 0; i < nsops; i++)
+		if (sops[i].sem_flg & SEM_UNDO)
+			vrid_semadj_add_locked(&vrid.tab, me, vid, sops[i].sem_num, -sops[i].sem_op);
+	vrid_unlock(&vrid.tab, &saved);
+	errno = saved_errno;
+}
+
 /*
  * A wait the quiesce signal cut short waits again (blocked.c), and looks
  * the id up again: a restore in between rebinds it.
@@ -73,6 +184,8 @@ VRID_EXPORT int semop(int vid, struct sembuf *sops, size_t nsops)
 		seen = vrid_quiesce_seen();
 		ret = real.semop(sid, sops, nsops);
 	} while (unlikely(ret < 0) && vrid_quiesce_cut(seen));
+	if (ret == 0 && has_undo(sops, nsops))
+		semadj_commit(vid, sops, nsops);
 	return ret;
 }
 
@@ -90,6 +203,8 @@ VRID_EXPORT int semtimedop(int vid, struct sembuf *sops, size_t nsops, const str
 			return vrid_fail(-EINVAL);
 		seen = vrid_quiesce_seen();
 		ret = real.semtimedop(sid, sops, nsops, timeout);
+		if (ret == 0 && has_undo(sops, nsops))
+			semadj_commit(vid, sops, nsops);
 		if (ret == 0 || !vrid_quiesce_cut(seen))
 			return ret;
 		timeout = vrid_deadline_left(&end, &left);
@@ -101,7 +216,7 @@ static void sem_stat_out(struct semid_ds *ds)
 	ds->sem_perm.__key = vrid_key_out(ds->sem_perm.__key);
 }
 
-static int sem_rmid(int sid)
+static int sem_rmid(int vid, int sid)
 {
 	struct semid_ds ds;
 	key_t skey = IPC_PRIVATE;
@@ -111,6 +226,7 @@ static int sem_rmid(int sid)
 	if (real.semctl(sid, 0, IPC_RMID) < 0)
 		return -1;
 	vrid_ipc_removed(VRID_SEM, sid, skey);
+	vrid_semadj_clear(&vrid.tab, vid, -1);
 	return 0;
 }
 
@@ -143,7 +259,7 @@ VRID_EXPORT int semctl(int vid, int semnum, int cmd, ...)
 		return vrid_fail(-EINVAL);
 	switch (cmd) {
 	case IPC_RMID:
-		return sem_rmid(sid);
+		return sem_rmid(vid, sid);
 	case IPC_STAT:
 		ret = real.semctl(sid, semnum, cmd, arg);
 		if (ret == 0)
@@ -158,6 +274,13 @@ VRID_EXPORT int semctl(int vid, int semnum, int cmd, ...)
 		/* No structure to convert: the system call is libc's whole work. */
 		ret = (int)vrid_sys(SYS_semctl, sid, semnum, cmd, 0, 0, 0);
 		return ret < 0 ? vrid_fail(ret) : ret;
+	case SETVAL:
+	case SETALL:
+		/* The kernel sets every process's semadj of the semaphores to 0. */
+		ret = real.semctl(sid, semnum, cmd, arg);
+		if (ret == 0)
+			vrid_semadj_clear(&vrid.tab, vid, cmd == SETVAL ? semnum : -1);
+		return ret;
 	default:
 		return real.semctl(sid, semnum, cmd, arg);
 	}

@@ -368,6 +368,11 @@ static uint32_t collect_locked(struct vrid_table *t, enum vrid_type type)
 		if (t->ops[type]->sys_alive(sys))
 			continue;
 		remove_locked(t, type, virt, sys);
+		/* The kernel applied a dead process's undo list, and dropped a removed set's. */
+		if (type == VRID_PID)
+			vrid_semadj_drop_pid_locked(t, virt);
+		else if (type == VRID_SEM)
+			vrid_semadj_clear_locked(t, virt, -1);
 		freed++;
 	}
 	return freed;

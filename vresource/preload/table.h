@@ -114,6 +114,9 @@ struct vrid_table {
 	/* The IPC records section, or NULL; capacity as its size allows. */
 	struct vrid_ipc_records *records;
 	uint32_t records_cap;
+	/* The SEM_UNDO adjustments section, or NULL; capacity as its size allows. */
+	struct vrid_semadj_area *semadj;
+	uint32_t semadj_cap;
 
 	/* Set by the caller. */
 	unsigned flags;			/* VRID_TABLE_* */
@@ -202,5 +205,30 @@ VRID_HIDDEN void vrid_record_ctime(struct vrid_table *t, enum vrid_type type, in
 /* Copies the live records, at most cap; returns how many. */
 VRID_HIDDEN uint32_t vrid_records_copy(const struct vrid_table *t, struct vrid_ipc_record *out,
 				       uint32_t cap);
+
+/*
+ * semadj.c: the SEM_UNDO adjustments (vrid_abi.h).  The _locked calls
+ * hold the writer lock; the others take it, and take nothing when the
+ * section holds no entry, so a chain that never uses SEM_UNDO pays one
+ * load.
+ */
+VRID_HIDDEN int vrid_semadj_used(const struct vrid_table *t);
+/* Adds delta to pid's adjustment of (sem, num); -ENOSPC when there is no room. */
+VRID_HIDDEN int vrid_semadj_add_locked(struct vrid_table *t, int32_t pid_virt, int32_t sem_virt,
+				       uint16_t num, int delta);
+/* Drops every process's adjustment of (sem, num), or of the whole set for num -1. */
+VRID_HIDDEN void vrid_semadj_clear_locked(struct vrid_table *t, int32_t sem_virt, int num);
+VRID_HIDDEN void vrid_semadj_clear(struct vrid_table *t, int32_t sem_virt, int num);
+/* Drops the adjustments of a process that is gone: the kernel applied them. */
+VRID_HIDDEN void vrid_semadj_drop_pid_locked(struct vrid_table *t, int32_t pid_virt);
+VRID_HIDDEN void vrid_semadj_drop_pid(struct vrid_table *t, int32_t pid_virt);
+/* Drops the adjustments of processes the pid table no longer names. */
+VRID_HIDDEN void vrid_semadj_prune_locked(struct vrid_table *t);
+/* Entry i, or NULL past the entries that may be live. */
+VRID_HIDDEN struct vrid_semadj *vrid_semadj_at(const struct vrid_table *t, uint32_t i);
+/* Frees one entry. */
+VRID_HIDDEN void vrid_semadj_free_locked(struct vrid_semadj *e);
+/* Without the lock: copies the live entries, at most cap; returns how many. */
+VRID_HIDDEN uint32_t vrid_semadj_copy(const struct vrid_table *t, struct vrid_semadj *out, uint32_t cap);
 
 #endif

@@ -72,6 +72,20 @@ static int check_overlap(const struct vrid_table_desc *tables, char *why, size_t
 	return 0;
 }
 
+static int check_semadj(struct vrid_table *t, const struct vrid_section *sec, uint32_t i,
+			char *why, size_t len)
+{
+	if (sec->entry_size != sizeof(struct vrid_semadj) || sec->size < sizeof(struct vrid_semadj_area))
+		return snprintf(why, len, "section %u: SEM_UNDO adjustments of %u bytes in %llu, "
+				"want %zu in at least %zu", i, sec->entry_size,
+				(unsigned long long)sec->size, sizeof(struct vrid_semadj),
+				sizeof(struct vrid_semadj_area));
+	t->semadj = (struct vrid_semadj_area *)((char *)t->hdr + sec->offset);
+	t->semadj_cap = (uint32_t)((sec->size - sizeof(struct vrid_semadj_area)) /
+				   sizeof(struct vrid_semadj));
+	return 0;
+}
+
 /*
  * Every used section lies past the header, inside the file, apart from
  * the indexes and from the others; kinds the engine knows have their
@@ -102,6 +116,13 @@ static int check_sections(struct vrid_table *t, const struct vrid_section *sec, 
 		for (uint32_t j = 0; j < i; j++)
 			if (overlaps(sec[i].offset, sec[i].size, sec[j].offset, sec[j].size))
 				return snprintf(why, len, "sections %u and %u overlap", j, i);
+		if (sec[i].kind == VRID_SECTION_SEMADJ) {
+			int err = check_semadj(t, &sec[i], i, why, len);
+
+			if (err)
+				return err;
+			continue;
+		}
 		if (sec[i].kind != VRID_SECTION_IPC_RECORDS)
 			continue;
 		if (sec[i].entry_size != sizeof(struct vrid_ipc_record) ||
@@ -152,6 +173,8 @@ int vrid_table_check(struct vrid_table *t, void *mem, uint64_t size, char *why, 
 	t->size = size;
 	t->records = NULL;
 	t->records_cap = 0;
+	t->semadj = NULL;
+	t->semadj_cap = 0;
 	if (check_header(h, size, why, len))
 		return -EINVAL;
 	for (int type = 0; type < VRID_NTYPES; type++)

@@ -271,6 +271,9 @@ VRID_HIDDEN int vrid_ipc_id_out(enum vrid_type type, key_t skey, int sid);
 VRID_HIDDEN int vrid_ipc_nth(enum vrid_type type, int index, int32_t *virt, int32_t *sys);
 VRID_HIDDEN int vrid_ipc_max_index(enum vrid_type type);
 
+/* After a restore: applies this process's recorded SEM_UNDO adjustments again (sem.c). */
+VRID_HIDDEN void vrid_semadj_reapply(void);
+
 /* ---- /proc (proc.c, procdir.c, procstat.c, sysvipc.c) --------------- */
 
 /* What a /proc path names, on the system side. */

@@ -26,7 +26,9 @@
  * A writer marks the table it changes in `dirty`; one that finds a mark
  * when it takes the lock knows a writer died mid-write, and repairs it.
  *
- * Version 3 adds the section directory and the IPC records.  A record is
+ * Version 3 adds the section directory and the IPC records; the SEM_UNDO
+ * adjustments came later as a section of their own, which older readers
+ * skip.  A record is
  * whole or free whenever a writer dies: it is cleared before it is
  * written, and its type goes in last; it needs no repair.
  */
@@ -82,6 +84,7 @@ struct vrid_table_desc {
 enum vrid_section_kind {
 	VRID_SECTION_UNUSED = 0,
 	VRID_SECTION_IPC_RECORDS = 1,	/* struct vrid_ipc_records */
+	VRID_SECTION_SEMADJ = 2,	/* struct vrid_semadj_area */
 };
 
 struct vrid_section {
@@ -120,6 +123,36 @@ struct vrid_ipc_records {
 	struct vrid_ipc_record records[];
 };
 
+/*
+ * One process's SEM_UNDO adjustment of one semaphore (its semadj, which
+ * the kernel adds to the semaphore when the process exits): minus the sum
+ * of the operations it made with SEM_UNDO since the last SETVAL or SETALL
+ * of that semaphore.  The kernel shows it to nobody, so the layer records
+ * it as the semops succeed (semadj.c, sem.c).  Ids are virtual, so an
+ * entry stays true when a restore rebinds the tables.  generation is the
+ * header's generation when the process's kernel undo list last held adj:
+ * a restore bumps the header's, and the restored process applies adj
+ * again (an operation pair that leaves the value as it is) and moves
+ * generation up.  Written under the writer lock; pid_virt is written
+ * last, and 0 marks a free entry.
+ */
+struct vrid_semadj {
+	int32_t pid_virt;	/* the process (threads share their process's list); 0: free */
+	int32_t sem_virt;	/* the semaphore set */
+	uint16_t num;		/* the semaphore in the set */
+	int16_t adj;		/* never 0 in a live entry */
+	uint32_t generation;
+};
+
+/* The VRID_SECTION_SEMADJ area: a head, then the entries. */
+struct vrid_semadj_area {
+	uint32_t capacity;	/* entries that fit after the head */
+	uint32_t used;		/* entries[0..used) may be live; the rest are free */
+	uint32_t lost;		/* adjustments not recorded for want of room: a snapshot refuses */
+	uint32_t reserved[13];
+	struct vrid_semadj entries[];
+};
+
 struct vrid_header {
 	uint32_t magic;
 	uint16_t version;
@@ -151,5 +184,7 @@ struct vrid_header {
 #define VRID_SIGNAL_OFFSET	1
 #define VRID_QUIESCE_DETACH	0x56510001
 #define VRID_QUIESCE_ATTACH	0x56510002
+/* UNDO: after a restore, apply this process's recorded SEM_UNDO adjustments again. */
+#define VRID_QUIESCE_UNDO	0x56510003
 
 #endif

@@ -54,6 +54,20 @@ int main(void)
 	FIELD(struct vrid_ipc_records, "records", reserved);
 	printf("records.records %zu 0\n", offsetof(struct vrid_ipc_records, records));
 
+	printf("semadj 0 %zu\n", sizeof(struct vrid_semadj));
+	FIELD(struct vrid_semadj, "semadj", pid_virt);
+	FIELD(struct vrid_semadj, "semadj", sem_virt);
+	FIELD(struct vrid_semadj, "semadj", num);
+	FIELD(struct vrid_semadj, "semadj", adj);
+	FIELD(struct vrid_semadj, "semadj", generation);
+
+	printf("semadjs 0 %zu\n", sizeof(struct vrid_semadj_area));
+	FIELD(struct vrid_semadj_area, "semadjs", capacity);
+	FIELD(struct vrid_semadj_area, "semadjs", used);
+	FIELD(struct vrid_semadj_area, "semadjs", lost);
+	FIELD(struct vrid_semadj_area, "semadjs", reserved);
+	printf("semadjs.entries %zu 0\n", offsetof(struct vrid_semadj_area, entries));
+
 	printf("desc 0 %zu\n", sizeof(struct vrid_table_desc));
 	FIELD(struct vrid_table_desc, "desc", type);
 	FIELD(struct vrid_table_desc, "desc", slots);
@@ -84,8 +98,10 @@ int main(void)
 	CONST(VRID_SECTIONS_MAX);
 	CONST(VRID_SECTION_UNUSED);
 	CONST(VRID_SECTION_IPC_RECORDS);
+	CONST(VRID_SECTION_SEMADJ);
 	CONST(VRID_SIGNAL_OFFSET);
 	CONST(VRID_QUIESCE_DETACH);
 	CONST(VRID_QUIESCE_ATTACH);
+	CONST(VRID_QUIESCE_UNDO);
 	return 0;
 }
