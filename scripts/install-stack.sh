@@ -97,8 +97,9 @@ install_iptables() {
 
 # The Debian packages whose programs the tests run in chains: strace,
 # nginx with curl, busybox, whose own ps and top read /proc their way, and
-# redis (its server is snapshotted and restored).  No service may start on install: unless a policy-rc.d
-# already decides, one that forbids it stands for the install.
+# redis, whose server is snapshotted and restored.  No service may start
+# on install: unless a policy-rc.d already decides, one that forbids it
+# stands for the install.
 install_test_apps() {
 	local pkgs=() cmd_pkg added='' rc=0
 	for cmd_pkg in strace:strace nginx:nginx-light curl:curl busybox:busybox redis-server:redis-server redis-cli:redis-tools; do
