@@ -96,11 +96,16 @@ install_iptables() {
 }
 
 # The Debian packages whose programs the tests run in chains: strace,
-# nginx with curl, and busybox, whose own ps and top read /proc their way.  No service may start on install: unless a policy-rc.d
-# already decides, one that forbids it stands for the install.
+# nginx with curl, and busybox, whose own ps and top read /proc their way;
+# redis, PostgreSQL 15 with pgbench, and ab, for test/apps and bench/apps.sh.
+# No service may start on install: unless a policy-rc.d already decides, one
+# that forbids it stands for the install.
 install_test_apps() {
 	local pkgs=() cmd_pkg added='' rc=0
-	for cmd_pkg in strace:strace nginx:nginx-light curl:curl busybox:busybox; do
+	for cmd_pkg in strace:strace nginx:nginx-light curl:curl busybox:busybox \
+		redis-server:redis-server redis-cli:redis-tools ab:apache2-utils \
+		/usr/lib/postgresql/15/bin/postgres:postgresql-15 \
+		/usr/lib/postgresql/15/bin/pgbench:postgresql-contrib; do
 		command -v "${cmd_pkg%%:*}" >/dev/null || pkgs+=("${cmd_pkg#*:}")
 	done
 	((${#pkgs[@]})) || return 0
