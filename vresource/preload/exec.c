@@ -22,7 +22,7 @@ static int keep_count;
 static char self_path[VRID_ENV_LEN];
 
 static const char *const kept_names[] = {
-	"VRID_TABLE", "VRID_AID", "VRID_LOG_FD", "VRID_LOG_LEVEL",
+	"VRID_TABLE", "VRID_TABLE_FD", "VRID_AID", "VRID_LOG_FD", "VRID_LOG_LEVEL",
 };
 
 static int is_var(const char *entry, const char *name)
