@@ -44,11 +44,12 @@ test:
 demo:
 	scripts/demo.sh
 
-# ns per call native against vrid, container start runc against vrid, and
-# the Go table operations.
+# ns per call native against vrid, container start runc against vrid,
+# application throughput native against vrid, and the Go table operations.
 bench: all
 	bench/calls.sh
 	bench/start.sh
+	bench/apps.sh
 	$(GO) test -run '^$$' -bench . ./vresource/
 
 install: all
