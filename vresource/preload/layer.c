@@ -243,15 +243,16 @@ static const char *check_header(const struct vrid_header *h, uint64_t size, long
  * while it holds a regular file whose header names our chain: the
  * program may have closed it and reused it.
  */
-static long open_tables(const char *path, long aid)
+static long open_tables(const char *path)
 {
 	long fd = vrid_sys(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0, 0, 0);
 	struct vrid_header h;
 	struct stat st;
 	char link[32];
-	long inherited;
+	long inherited, aid;
 
-	if (fd >= 0 || env_int("VRID_TABLE_FD", &inherited) < 0 || inherited < 0 || inherited > INT32_MAX)
+	if (fd >= 0 || env_int("VRID_TABLE_FD", &inherited) < 0 || inherited < 0 ||
+	    inherited > INT32_MAX || env_int("VRID_AID", &aid) < 0)
 		return fd;
 	if (vrid_sys2(SYS_fstat, inherited, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    vrid_sys(SYS_pread64, inherited, (long)&h, sizeof(h), 0, 0, 0) != (long)sizeof(h) ||
@@ -261,13 +262,13 @@ static long open_tables(const char *path, long aid)
 	return vrid_sys(SYS_openat, AT_FDCWD, (long)link, O_RDWR | O_CLOEXEC, 0, 0, 0);
 }
 
-static struct vrid_header *map_table(const char *path, long aid, uint64_t *size, int *fd_out)
+static struct vrid_header *map_table(const char *path, uint64_t *size, int *fd_out)
 {
 	struct stat st;
 	long fd;
 	void *mem;
 
-	fd = open_tables(path, aid);
+	fd = open_tables(path);
 	if (fd < 0) {
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot open tables %s: errno %ld", path, -fd);
 		return NULL;
@@ -311,7 +312,7 @@ static enum vrid_state attach(void)
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "VRID_TABLE is set but VRID_AID is not a number");
 		return VRID_BROKEN;
 	}
-	vrid.hdr = map_table(path, aid, &size, &fd);
+	vrid.hdr = map_table(path, &size, &fd);
 	if (!vrid.hdr)
 		return VRID_BROKEN;
 	why = check_header(vrid.hdr, size, aid);
