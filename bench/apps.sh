@@ -3,7 +3,9 @@
 # sequential ids, side by side in one run: both servers of each pair run
 # at once, and the load generator, always native, alternates between
 # them (native first in even rounds, vrid first in odd ones), ROUNDS
-# times; each figure is the median.  redis-benchmark SET and GET on a
+# times.  Each figure is the median, and so is the last column: the
+# median of each round's vrid/native, which a slow drift of the machine's
+# load moves less.  redis-benchmark SET and GET on a
 # unix socket, nginx (master and two workers) under ab on 127.0.0.1, and
 # pgbench's default TPC-B-like script against PostgreSQL 15, started
 # through runuser as in test/core's TestPostgres, with
@@ -13,10 +15,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-5}
-REDIS_N=${REDIS_N:-100000}  # requests per redis-benchmark test
-AB_N=${AB_N:-20000}         # requests per ab run
-PGBENCH_T=${PGBENCH_T:-5}   # seconds per pgbench run
+# Many short runs rather than a few long ones: a burst of other work on
+# the machine then falls on both sides alike.
+ROUNDS=${ROUNDS:-15}
+REDIS_N=${REDIS_N:-30000}  # requests per redis-benchmark test
+AB_N=${AB_N:-5000}         # requests per ab run
+PGBENCH_T=${PGBENCH_T:-2}  # seconds per pgbench run
 pgbin=/usr/lib/postgresql/15/bin
 vrid=$PWD/bin/vrid
 
@@ -141,7 +145,7 @@ for ((i = 0; i < ROUNDS; i++)); do
 	((i % 2 == 0)) || sides=(vrid native)
 	for run in redis_run nginx_run pg_run; do
 		for side in "${sides[@]}"; do
-			"$run" "$side"
+			"$run" "$side" | sed "s/\$/ $i/"
 		done
 	done
 done >"$work/raw"
@@ -150,15 +154,17 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 - "$work/raw" "$ROUNDS" "$load_before" "$load_after" "$(nproc)" <<'PY'
 import statistics, sys
 path, rounds, before, after, cpus = sys.argv[1:]
-runs = {}
+runs = {}  # name -> round -> side -> figure
 for line in open(path):
-    name, side, figure = line.split()
-    runs.setdefault(name, {}).setdefault(side, []).append(float(figure))
-print(f"{'application (median of ' + rounds + ')':<32} {'native':>11} {'vrid':>11} {'vrid/native':>11}")
+    name, side, figure, rnd = line.split()
+    runs.setdefault(name, {}).setdefault(rnd, {})[side] = float(figure)
+print(f"{'application (median of ' + rounds + ')':<30} {'native':>9} {'vrid':>9} {'vrid/native':>11} {'per round':>10}")
 units = {"redis-SET": "requests/s", "redis-GET": "requests/s", "nginx-ab": "requests/s", "pgbench-tps": "TPS"}
-for name, sides in runs.items():
-    native, vrid = statistics.median(sides["native"]), statistics.median(sides["vrid"])
+for name, by_round in runs.items():
+    native = statistics.median(r["native"] for r in by_round.values())
+    vrid = statistics.median(r["vrid"] for r in by_round.values())
+    paired = statistics.median(r["vrid"] / r["native"] for r in by_round.values())
     label = f"{name} ({units.get(name, '')})"
-    print(f"{label:<32} {native:>11.0f} {vrid:>11.0f} {vrid / native:>11.3f}")
+    print(f"{label:<30} {native:>9.0f} {vrid:>9.0f} {vrid / native:>11.3f} {paired:>10.3f}")
 print(f"load average before {before}, after {after}, on {cpus} cpus")
 PY
