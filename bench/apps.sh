@@ -11,7 +11,9 @@
 # through runuser as in test/core's TestPostgres, with
 # synchronous_commit off on both sides so that the disk does not decide.
 # The load average before and after is printed: other work on the machine
-# moves every figure.  Needs root and scripts/install-stack.sh's packages.
+# moves every figure.  CONTROL=1 runs the "vrid" side natively too, to
+# show how far the method alone puts the ratios from 1.  Needs root and
+# scripts/install-stack.sh's packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +57,7 @@ done
 start() {
 	local side=$1
 	shift
-	[[ $side == native ]] || set -- "$vrid" --state-dir "$state" run --ids sequential -- "$@"
+	[[ $side == native || -n ${CONTROL:-} ]] || set -- "$vrid" --state-dir "$state" run --ids sequential -- "$@"
 	"$@" >>"$work/servers.log" 2>&1 &
 	pids+=($!)
 }
@@ -76,7 +78,7 @@ wait_for() {
 # is_virtual SIDE WHAT PID: on the vrid side, the server's own pid must
 # be the virtual one the chain gives it, or the figures would be native.
 is_virtual() {
-	[[ $1 == native || $3 == "$4" ]] && return
+	[[ $1 == native || -n ${CONTROL:-} || $3 == "$4" ]] && return
 	echo "bench/apps.sh: $2 under vrid says its pid is $3, not $4: not in a chain" >&2
 	exit 1
 }
@@ -152,7 +154,7 @@ done >"$work/raw"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 python3 - "$work/raw" "$ROUNDS" "$load_before" "$load_after" "$(nproc)" <<'PY'
-import statistics, sys
+import os, statistics, sys
 path, rounds, before, after, cpus = sys.argv[1:]
 runs = {}  # name -> round -> side -> figure
 for line in open(path):
@@ -167,4 +169,6 @@ for name, by_round in runs.items():
     label = f"{name} ({units.get(name, '')})"
     print(f"{label:<30} {native:>9.0f} {vrid:>9.0f} {vrid / native:>11.3f} {paired:>10.3f}")
 print(f"load average before {before}, after {after}, on {cpus} cpus")
+if os.environ.get("CONTROL"):
+    print("CONTROL=1: both sides native; the ratios show the method's noise")
 PY
