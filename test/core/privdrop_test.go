@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +17,9 @@ import (
 // every process of the chain inherits (VRID_TABLE_FD).  setpriv drops
 // root and execs in place, so the program is the root, 1000; runuser
 // forks first, so it is 1001; env -i clears the environment that names
-// the fd and the table, which exec puts back.
+// the fd and the table, which exec puts back.  Python's subprocess
+// closes every fd but stdio before it execs runuser: exec puts the
+// table's fd back too.
 func TestPrivilegeDrop(t *testing.T) {
 	needSetup(t)
 	setpriv := needCommand(t, "setpriv")
@@ -30,6 +33,9 @@ func TestPrivilegeDrop(t *testing.T) {
 		{"setpriv", append([]string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"}, prog...)},
 		{"runuser", append([]string{runuser, "-u", "nobody", "--"}, prog...)},
 		{"runuser_env_i", append([]string{runuser, "-u", "nobody", "--", "/usr/bin/env", "-i"}, prog...)},
+		{"python_subprocess", []string{python(t), "-c", fmt.Sprintf(
+			"import subprocess; subprocess.run([%q, '-u', 'nobody', '--', %q, %q, %q], check=True)",
+			runuser, prog[0], prog[1], prog[2])}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := runChainPrivate(t, append([]string{"--ids", "sequential", "--"}, tc.cmd...)...)
