@@ -49,11 +49,14 @@ demo:
 	scripts/demo.sh
 
 # ns per call native against vrid, container start runc against vrid,
-# snapshot and restore vrid against plain CRIU, and the Go table operations.
+# snapshot and restore vrid against plain CRIU, application throughput
+# native against vrid, and the Go table operations.
 bench: all
 	bench/calls.sh
 	bench/start.sh
+	bench/run.sh
 	bench/snapshot.sh
+	bench/apps.sh
 	$(GO) test -run '^$$' -bench . ./vresource/
 
 install: all

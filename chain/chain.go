@@ -22,6 +22,7 @@ import (
 // Environment variables the preload layer reads (vresource/preload/layer.c).
 const (
 	EnvTable    = "VRID_TABLE"
+	EnvTableFD  = "VRID_TABLE_FD" // the table, inherited: for processes that cannot reach EnvTable
 	EnvAID      = "VRID_AID"
 	EnvLogFD    = "VRID_LOG_FD"
 	EnvLogLevel = "VRID_LOG_LEVEL"

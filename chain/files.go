@@ -86,12 +86,22 @@ func openTableFile(stateDir string, aid vresource.AID, flags int) (*os.File, err
 	return f, nil
 }
 
-// OpenTables maps the table file of chain ch shared, for a writer on the
-// host: `vrid run`'s supervisor.
-func OpenTables(cfg *config.Config, ch vresource.Chain) (*vresource.Tables, error) {
+// OpenTableFile opens the table file of chain ch read-write, to be
+// inherited by the chain's root as VRID_TABLE_FD.
+func OpenTableFile(cfg *config.Config, ch vresource.Chain) (*os.File, error) {
 	f, err := openTableFile(cfg.StateDir, ch.AID, unix.O_RDWR)
 	if err != nil {
 		return nil, fmt.Errorf("tables of chain %s: %w", ch.AID, err)
+	}
+	return f, nil
+}
+
+// OpenTables maps the table file of chain ch shared, for a writer on the
+// host: `vrid run`'s supervisor.
+func OpenTables(cfg *config.Config, ch vresource.Chain) (*vresource.Tables, error) {
+	f, err := OpenTableFile(cfg, ch)
+	if err != nil {
+		return nil, err
 	}
 	return vresource.MapTables(f)
 }

@@ -110,18 +110,29 @@ func Run(opt Options, command Command, reg vresource.Registry, ch vresource.Chai
 	signal.Notify(signals, unix.SIGCHLD)
 	defer signal.Stop(signals)
 
+	// The root inherits the table as fd 4, and with it every process of
+	// the chain, and only those: one that drops root before exec still
+	// reaches its table (the layer's open_tables).
+	tableFile, err := chain.OpenTableFile(opt.Config, ch)
+	if err != nil {
+		logR.Close()
+		logW.Close()
+		return 1, fmt.Errorf("run %s: %w", ch.AID, err)
+	}
+	env := append(chain.Env(opt.Config, ch, command.Library, 3), chain.EnvTableFD+"=4")
 	cmd := &exec.Cmd{
 		Path:        command.Path,
 		Args:        opt.Args,
-		Env:         chain.MergeEnv(os.Environ(), chain.Env(opt.Config, ch, command.Library, 3)),
+		Env:         chain.MergeEnv(os.Environ(), env),
 		Stdin:       opt.Stdin,
 		Stdout:      opt.Stdout,
 		Stderr:      opt.Stderr,
-		ExtraFiles:  []*os.File{logW},
+		ExtraFiles:  []*os.File{logW, tableFile},
 		SysProcAttr: rootProcAttr(opt.Stdin),
 	}
 	err = cg.Start(cmd)
 	logW.Close()
+	tableFile.Close()
 	if err != nil {
 		logR.Close()
 		return ExitUnknownCommand, fmt.Errorf("run %s: start %s: %w", ch.AID, opt.Args[0], err)

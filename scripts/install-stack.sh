@@ -96,13 +96,17 @@ install_iptables() {
 }
 
 # The Debian packages whose programs the tests run in chains: strace,
-# nginx with curl, busybox, whose own ps and top read /proc their way, and
-# redis, whose server is snapshotted and restored.  No service may start
+# nginx with curl, busybox, whose own ps and top read /proc their way;
+# redis (also snapshotted and restored), PostgreSQL 15 with pgbench, and
+# ab, for the application tests and bench/apps.sh.  No service may start
 # on install: unless a policy-rc.d already decides, one that forbids it
 # stands for the install.
 install_test_apps() {
 	local pkgs=() cmd_pkg added='' rc=0
-	for cmd_pkg in strace:strace nginx:nginx-light curl:curl busybox:busybox redis-server:redis-server redis-cli:redis-tools; do
+	for cmd_pkg in strace:strace nginx:nginx-light curl:curl busybox:busybox \
+		redis-server:redis-server redis-cli:redis-tools ab:apache2-utils \
+		/usr/lib/postgresql/15/bin/postgres:postgresql-15 \
+		/usr/lib/postgresql/15/bin/pgbench:postgresql-contrib; do
 		command -v "${cmd_pkg%%:*}" >/dev/null || pkgs+=("${cmd_pkg#*:}")
 	done
 	((${#pkgs[@]})) || return 0

@@ -52,17 +52,7 @@ func TestSignalForwarded(t *testing.T) {
 	needSetup(t)
 	stateDir := t.TempDir()
 	before := readIPC(t)
-	ctx, cancel := context.WithTimeout(context.Background(), runDeadline)
-	defer cancel()
-	r := startChain(t, ctx, stateDir, "run", "--ids", "sequential", "--", program("chain_sleeper"))
-	t.Cleanup(func() { killChainProcesses(t, stateDir) })
-	select {
-	case <-r.ready:
-	case <-r.done:
-		t.Fatalf("the chain ended before it was ready\n%s", r.finish(t))
-	case <-ctx.Done():
-		t.Fatalf("%s never said ready\n%s", r.name, r.stdout())
-	}
+	r := startSleeper(t, stateDir)
 	if err := r.cmd.Process.Signal(unix.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +117,31 @@ func startChain(t *testing.T, ctx context.Context, stateDir string, args ...stri
 		}
 	}()
 	return c
+}
+
+// startSleeper runs chain_sleeper with sequential ids in stateDir and
+// waits until it is ready.
+func startSleeper(t *testing.T, stateDir string) *chainRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), runDeadline)
+	t.Cleanup(cancel)
+	r := startChain(t, ctx, stateDir, "run", "--ids", "sequential", "--", program("chain_sleeper"))
+	t.Cleanup(func() { killChainProcesses(t, stateDir) })
+	r.waitReady(t)
+	return r
+}
+
+// waitReady waits for the line "ready=1"; a run that ends or outlives
+// its context first fails the test.
+func (c *chainRun) waitReady(t *testing.T) {
+	t.Helper()
+	select {
+	case <-c.ready:
+	case <-c.done:
+		t.Fatalf("the chain ended before it was ready\n%s", c.finish(t))
+	case <-c.ctx.Done():
+		t.Fatalf("%s never said ready\n%s", c.name, c.stdout())
+	}
 }
 
 func (c *chainRun) stdout() string {

@@ -61,7 +61,7 @@ func TestNginx(t *testing.T) {
 	if res.Code != 0 || res.Stderr != "" {
 		t.Errorf("want exit status 0 and no stderr\n%s", res)
 	}
-	checkGolden(t, "nginx", "pidfile="+string(pidFile)+nginxLogPids(t, errorLog))
+	checkGolden(t, "nginx", "pidfile="+string(pidFile)+logPids(t, errorLog, nginxLogLine))
 	checkNoLeaks(t, stateDir, before)
 }
 
@@ -122,9 +122,10 @@ func checkPage(t *testing.T, ctx context.Context, curl, url string) {
 
 var nginxLogLine = regexp.MustCompile(`\[notice\] (\d+)#\d+: (start worker process \d+|worker process \d+ exited with code \d+|exit)$`)
 
-// nginxLogPids is the error log's lines that name processes, without
-// their times, sorted.
-func nginxLogPids(t *testing.T, path string) string {
+// logPids is the lines of the log at path that re matches, as "PID:
+// MESSAGE" from its first two groups, without their times, sorted: the
+// processes that write them run in any order.
+func logPids(t *testing.T, path string, re *regexp.Regexp) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -132,7 +133,7 @@ func nginxLogPids(t *testing.T, path string) string {
 	}
 	var lines []string
 	for _, line := range strings.Split(string(b), "\n") {
-		if m := nginxLogLine.FindStringSubmatch(line); m != nil {
+		if m := re.FindStringSubmatch(line); m != nil {
 			lines = append(lines, m[1]+": "+m[2]+"\n")
 		}
 	}

@@ -1,7 +1,8 @@
-"""multiprocessing under vrid run --ids sequential: a Process, a Pool and spawn.
+"""multiprocessing under vrid run --ids sequential: a Process, a Pool,
+a shared Value under a Lock, a Queue, and spawn.
 
 Process children get the next virtual pids, results come back through
-pipes.  Prints name=value lines; exits non-zero when a check fails.
+pipes, shared memory and queues.  Prints name=value lines; exits non-zero when a check fails.
 """
 import multiprocessing as mp
 import os
@@ -30,6 +31,18 @@ def who(x):
     return (x * x, os.getpid(), os.getppid())
 
 
+def add(counter, lock, pids, i, times):
+    pids[i] = os.getpid()
+    for _ in range(times):
+        with lock:
+            counter.value += 1
+
+
+def square(tasks, results):
+    for x in iter(tasks.get, None):
+        results.put((x * x, os.getpid()))
+
+
 def main():
     mp.set_start_method("fork")
     out("getpid", os.getpid())
@@ -53,6 +66,42 @@ def main():
         check(set(seen) <= set(workers), f"results from workers {seen} not in {workers}")
         out("pool.results_from_workers", int(set(seen) <= set(workers)))
         out("pool.worker_parents", ",".join(sorted({str(r[2]) for r in results})))
+
+    # Four children add under one Lock to a shared Value, and write their
+    # pids into a shared Array: no child makes a thread.
+    counter = mp.Value("i", 0)
+    lock = mp.Lock()
+    pids = mp.Array("i", 4)
+    procs = [mp.Process(target=add, args=(counter, lock, pids, i, 500)) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    out("value.counter", counter.value)
+    out("value.process_pids", ",".join(str(p.pid) for p in procs))
+    out("value.child_pids", ",".join(str(pid) for pid in pids))
+    out("value.exitcodes", ",".join(str(p.exitcode) for p in procs))
+
+    # Two workers square what a Queue brings them into another.  Both
+    # start before the first put, so their pids come before the ids of
+    # the queues' feeder threads.
+    tasks, results = mp.Queue(), mp.Queue()
+    procs = [mp.Process(target=square, args=(tasks, results)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    out("queue.workers", ",".join(str(p.pid) for p in procs))
+    for x in range(10):
+        tasks.put(x)
+    for _ in procs:
+        tasks.put(None)
+    got = sorted(results.get() for _ in range(10))
+    for p in procs:
+        p.join()
+    out("queue.squares", ",".join(str(r[0]) for r in got))
+    seen = {r[1] for r in got}
+    check(seen <= {p.pid for p in procs}, f"results from {seen}, not the workers")
+    out("queue.results_from_workers", int(seen <= {p.pid for p in procs}))
+    out("queue.exitcodes", ",".join(str(p.exitcode) for p in procs))
 
     # the spawn start method execs a new interpreter (after a resource
     # tracker): the pool's threads took ids too, so only relations are exact

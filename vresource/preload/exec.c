@@ -5,9 +5,11 @@
  * stack, because exec may run in a vfork child or a signal handler.
  */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "vrid.h"
@@ -20,9 +22,11 @@ extern char **environ;
 static char keep_env[VRID_ENV_MAX][VRID_ENV_LEN];
 static int keep_count;
 static char self_path[VRID_ENV_LEN];
+/* The number VRID_TABLE_FD names, or -1. */
+static int table_fd = -1;
 
 static const char *const kept_names[] = {
-	"VRID_TABLE", "VRID_AID", "VRID_LOG_FD", "VRID_LOG_LEVEL",
+	"VRID_TABLE", "VRID_TABLE_FD", "VRID_AID", "VRID_LOG_FD", "VRID_LOG_LEVEL",
 };
 
 static int is_var(const char *entry, const char *name)
@@ -34,7 +38,10 @@ static int is_var(const char *entry, const char *name)
 
 void vrid_env_capture(void)
 {
+	const char *fd = getenv("VRID_TABLE_FD");
 	Dl_info info;
+	char *end;
+	long n;
 
 	for (size_t i = 0; i < sizeof(kept_names) / sizeof(kept_names[0]); i++) {
 		const char *value = getenv(kept_names[i]);
@@ -43,6 +50,8 @@ void vrid_env_capture(void)
 					      kept_names[i], value) < VRID_ENV_LEN)
 			keep_count++;
 	}
+	if (fd && *fd && (n = strtol(fd, &end, 10)) > 2 && n < INT_MAX && !*end)
+		table_fd = (int)n;
 	if (dladdr((void *)vrid_env_capture, &info) && info.dli_fname &&
 	    strlen(info.dli_fname) < sizeof(self_path))
 		strcpy(self_path, info.dli_fname);
@@ -98,6 +107,27 @@ static void refresh_kept(void)
 	}
 }
 
+/*
+ * The new image may drop root before it attaches, so VRID_TABLE_FD must
+ * hold the table even if the program closed every fd before exec, as
+ * Python's subprocess does: the fd is put back, by path, while this
+ * process still has its rights (and stays open if exec fails).  A number
+ * that holds another file is the program's, and left alone.
+ */
+static void keep_table_fd(void)
+{
+	struct stat st;
+	long fd;
+
+	if (table_fd < 0 || vrid_sys2(SYS_fstat, table_fd, &st) != -EBADF)
+		return;
+	fd = vrid_sys(SYS_openat, AT_FDCWD, (long)vrid.tab.path, O_RDWR, 0, 0, 0);
+	if (fd < 0 || fd == table_fd)
+		return;
+	vrid_sys3(SYS_dup3, fd, table_fd, 0);
+	vrid_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+
 /* out has room for vrid_env_count(envp) + VRID_ENV_MAX + 1 entries. */
 void vrid_env_fix(char *const envp[], char **out, char *preload_buf)
 {
@@ -106,6 +136,8 @@ void vrid_env_fix(char *const envp[], char **out, char *preload_buf)
 	int n = 0;
 
 	refresh_kept();
+	keep_table_fd();
+
 	for (int i = 0; envp && envp[i]; i++) {
 		if (kept(envp[i]))
 			continue;

@@ -156,6 +156,35 @@ static const struct vrid_type_ops *const type_ops[VRID_NTYPES] = {
 	[VRID_IPCKEY] = &ipckey_type_ops,
 };
 
+/*
+ * The table file by its path, or else through the descriptor every
+ * process of the chain inherits (VRID_TABLE_FD): a process exec'd after
+ * its parent dropped root or changed root reaches the path no more, the
+ * state directory being root's alone.  The magic link /proc/self/fd/N
+ * skips the path and gives a description of our own, for the writer
+ * lock; the file's own mode still decides.  The number is only trusted
+ * while it holds a regular file whose header names our chain: the
+ * program may have closed it and reused it.
+ */
+static long open_tables(const char *path)
+{
+	long fd = vrid_sys(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0, 0, 0);
+	struct vrid_header h;
+	struct stat st;
+	char link[32];
+	long inherited, aid;
+
+	if (fd >= 0 || env_int("VRID_TABLE_FD", &inherited) < 0 || inherited < 0 ||
+	    inherited > INT32_MAX || env_int("VRID_AID", &aid) < 0)
+		return fd;
+	if (vrid_sys2(SYS_fstat, inherited, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    vrid_sys(SYS_pread64, inherited, (long)&h, sizeof(h), 0, 0, 0) != (long)sizeof(h) ||
+	    h.magic != VRID_MAGIC || (long)h.aid != aid)
+		return fd;
+	snprintf(link, sizeof(link), "/proc/self/fd/%ld", inherited);
+	return vrid_sys(SYS_openat, AT_FDCWD, (long)link, O_RDWR | O_CLOEXEC, 0, 0, 0);
+}
+
 /* Maps and checks the table file at path for chain aid; NULL, or why not in why. */
 static const char *map_table(struct vrid_table *t, const char *path, long aid, int fd,
 			     char *why, size_t len)
@@ -201,7 +230,7 @@ static enum vrid_state attach(void)
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "VRID_TABLE is set but VRID_AID is not a number");
 		return VRID_BROKEN;
 	}
-	fd = vrid_sys(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0, 0, 0);
+	fd = open_tables(path);
 	if (fd < 0) {
 		vrid_log(VRID_LOG_ERROR, LOG_PREFIX "cannot open tables %s: errno %ld", path, -fd);
 		return VRID_BROKEN;
