@@ -15,12 +15,11 @@ import (
 	"github.com/vrid/vrid/vresource"
 )
 
-// Why Exec refuses a chain; each error that says so matches one with
-// errors.Is.
+// Why CheckExec refuses a chain.
 var (
-	ErrStale          = errors.New("its owner is gone: vrid gc collects it")
-	ErrNotRunChain    = errors.New("it is a container's: use ctr task exec (or crictl exec)")
-	ErrOtherNamespace = errors.New("it lives in other namespaces")
+	ErrStale          = errors.New("stale chain")
+	ErrNotRunChain    = errors.New("not a chain of vrid run")
+	ErrOtherNamespace = errors.New("in other namespaces")
 )
 
 // CheckExec says whether a command started here may join chain ch.  Only
@@ -30,9 +29,11 @@ var (
 func CheckExec(ch vresource.Chain) error {
 	switch {
 	case ch.Stale:
-		return fmt.Errorf("chain %s (%s): owner pid %d: %w", ch.AID, ch.Name, ch.Owner.Pid, ErrStale)
+		return fmt.Errorf("chain %s (%s): %w: its owner, pid %d, is gone; vrid gc collects it",
+			ch.AID, ch.Name, ErrStale, ch.Owner.Pid)
 	case ch.Owner.Kind != chain.OwnerRun:
-		return fmt.Errorf("chain %s (%s) belongs to %s: %w", ch.AID, ch.Name, ch.Owner.Kind, ErrNotRunChain)
+		return fmt.Errorf("chain %s (%s): %w: it belongs to %s; use ctr task exec (or crictl exec)",
+			ch.AID, ch.Name, ErrNotRunChain, ch.Owner.Kind)
 	}
 	for _, ns := range []struct {
 		kind  string
@@ -43,7 +44,7 @@ func CheckExec(ch vresource.Chain) error {
 			return fmt.Errorf("exec in chain %s: %w", ch.AID, err)
 		}
 		if ours != ns.chain {
-			return fmt.Errorf("chain %s (%s): %w: its %s namespace is %v, ours %v; run vrid exec in the chain's namespaces",
+			return fmt.Errorf("chain %s (%s): %w: its %s namespace is %v, ours %v; run vrid exec where the chain runs",
 				ch.AID, ch.Name, ErrOtherNamespace, ns.kind, ns.chain, ours)
 		}
 	}
