@@ -159,7 +159,7 @@ func TestExecPidFile(t *testing.T) {
 	}
 	// The child's line first: it exits, and flushes, before its parent.
 	logData, err := os.ReadFile(filepath.Join(stateDir, "logs", aid+".log"))
-	if want := "usr1.from=1002\nfork=1001\nchild.status=0\n"; err != nil || string(logData) != want {
+	if want := "usr1=1\nfork=1001\nchild.status=0\n"; err != nil || string(logData) != want {
 		t.Errorf("the chain's log: %q (%v), want %q", logData, err, want)
 	}
 	checkNoLeaks(t, stateDir, before)
@@ -193,18 +193,27 @@ func TestExecRefused(t *testing.T) {
 		})
 	}
 
-	t.Run("other IPC namespace", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), runDeadline)
-		defer cancel()
-		cmd := vridCommand(ctx, stateDir, "exec", "sleeper", "--", "true")
-		cmd.Path, cmd.Args = "/usr/bin/unshare", append([]string{"unshare", "--ipc"}, cmd.Args...)
-		res := runProgram(t, ctx, cmd, "unshare --ipc vrid exec", nil)
-		want := regexp.MustCompile(`^vrid: chain 1 \(sleeper\): in other namespaces: its ipc namespace is (\d+:\d+), ours (\d+:\d+); run vrid exec where the chain runs\n$`)
-		m := want.FindStringSubmatch(res.Stderr)
-		if res.Code != 1 || res.Stdout != "" || m == nil || m[1] == m[2] {
-			t.Errorf("vrid exec from another IPC namespace: want exit status 1 and stderr matching %s\n%s", want, res)
-		}
-	})
+	for _, tc := range []struct {
+		kind    string
+		unshare []string
+	}{
+		{"ipc", []string{"--ipc"}},
+		{"pid", []string{"--pid", "--fork"}},
+	} {
+		t.Run("other "+tc.kind+" namespace", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), runDeadline)
+			defer cancel()
+			cmd := vridCommand(ctx, stateDir, "exec", "sleeper", "--", "true")
+			cmd.Path, cmd.Args = "/usr/bin/unshare", append(append([]string{"unshare"}, tc.unshare...), cmd.Args...)
+			res := runProgram(t, ctx, cmd, "unshare vrid exec", nil)
+			want := regexp.MustCompile(`^vrid: chain 1 \(sleeper\): in other namespaces: its ` + tc.kind +
+				` namespace is (\d+:\d+), ours (\d+:\d+); run vrid exec where the chain runs\n$`)
+			m := want.FindStringSubmatch(res.Stderr)
+			if res.Code != 1 || res.Stdout != "" || m == nil || m[1] == m[2] {
+				t.Errorf("vrid exec from another %s namespace: want exit status 1 and stderr matching %s\n%s", tc.kind, want, res)
+			}
+		})
+	}
 	if after := psJSON(t, stateDir); !slices.Equal(after, rows) {
 		t.Errorf("vrid ps after the refusals: %+v, want %+v", after, rows)
 	}
