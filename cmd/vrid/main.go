@@ -25,6 +25,7 @@ func main() {
 		},
 		Commands: []*cli.Command{
 			runCommand(),
+			execCommand(),
 			psCommand(),
 			tablesCommand(),
 			snapshotCommand(),

@@ -38,12 +38,8 @@ func runAction(c *cli.Context) error {
 	}
 	opt := harness.Options{Config: cfg, Args: c.Args().Slice(), Stdin: os.Stdin,
 		Stdout: os.Stdout, Stderr: os.Stderr, Log: log}
-	command, err := harness.Prepare(&opt)
+	command, err := prepare(&opt)
 	if err != nil {
-		var unknown *harness.UnknownCommandError
-		if errors.As(err, &unknown) {
-			return cli.Exit("vrid: "+err.Error(), harness.ExitUnknownCommand)
-		}
 		return err
 	}
 	reg, err := chain.OpenRegistry(cfg)
@@ -80,6 +76,17 @@ func runAction(c *cli.Context) error {
 		return cli.Exit("", status)
 	}
 	return nil
+}
+
+// prepare is harness.Prepare with the shell's status for a command
+// that is not there.
+func prepare(opt *harness.Options) (harness.Command, error) {
+	command, err := harness.Prepare(opt)
+	var unknown *harness.UnknownCommandError
+	if errors.As(err, &unknown) {
+		return command, cli.Exit("vrid: "+err.Error(), harness.ExitUnknownCommand)
+	}
+	return command, err
 }
 
 // detach starts `vrid run --supervise AID` in its own session to own the
