@@ -348,16 +348,17 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 // useCRIU puts the configured criu first on the shim's PATH, where runc
 // looks for it when containerd checkpoints or restores a task.
 func useCRIU(cfg *config.Config) error {
-	if cfg.CRIU == "" {
+	criu := snapshot.CRIUPath(cfg)
+	if criu == "" {
 		return nil
 	}
-	if filepath.Base(cfg.CRIU) != "criu" {
-		return fmt.Errorf("criu = %q: runc runs the binary named criu on PATH; name the file criu", cfg.CRIU)
+	if filepath.Base(criu) != "criu" {
+		return fmt.Errorf("criu = %q: runc runs the binary named criu on PATH; name the file criu", criu)
 	}
-	if _, err := os.Stat(cfg.CRIU); err != nil {
-		return fmt.Errorf("criu = %q: %w", cfg.CRIU, err)
+	if _, err := os.Stat(criu); err != nil {
+		return fmt.Errorf("criu = %q: %w", criu, err)
 	}
-	dir := filepath.Dir(cfg.CRIU)
+	dir := filepath.Dir(criu)
 	if path := os.Getenv("PATH"); !strings.HasPrefix(path, dir+":") {
 		return os.Setenv("PATH", dir+":"+path)
 	}
