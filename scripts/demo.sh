@@ -157,6 +157,8 @@ t0=$(date +%s%N)
 ctr container checkpoint --task --image demo-one "$ckpt"
 t1=$(date +%s%N)
 remove demo-one
+# The copy stopped here must not have finished: its report would pass for the restored one's.
+[[ ! -e $work/demo-one/done ]] || fail "demo-one finished counting before it was stopped"
 echo "checkpoint $ckpt taken in $(((t1 - t0) / 1000000)) ms; demo-one stopped, its chain and objects removed:"
 ipcs_pod -q -m -s | grep -v '^$'
 [[ -z $(ipcs_pod -q -m -s | awk '$1 ~ /^0x/') ]] || fail "demo-one's objects are still in the pod's IPC namespace"
