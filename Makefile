@@ -53,6 +53,8 @@ bench: all
 
 install: all
 	install -D -m 0755 bin/vrid $(PREFIX)/bin/vrid
+	install -D -m 0755 bin/vrid-hook $(PREFIX)/bin/vrid-hook
+	install -D -m 0755 bin/containerd-shim-vrid-v1 $(PREFIX)/bin/containerd-shim-vrid-v1
 	install -D -m 0644 lib/libvrid.so $(PREFIX)/lib/vrid/libvrid.so
 
 clean:

@@ -111,7 +111,7 @@ func prepare(cfg *config.Config, id, bundle string, spec *specs.Spec) (_ *contai
 	if err != nil {
 		return nil, nil, err
 	}
-	hook, err := hookPath()
+	hook, err := cfg.HookPath()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -221,19 +221,6 @@ func liveChain(reg vresource.Registry, nameOrAID string, m member) (vresource.Ch
 		return ch, fmt.Errorf("annotation %s=%s: %w", oci.AnnotationAID, nameOrAID, err)
 	}
 	return ch, nil
-}
-
-// hookPath is vrid-hook beside the shim's binary.
-func hookPath() (string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("find vrid-hook: %w", err)
-	}
-	hook := filepath.Join(filepath.Dir(exe), "vrid-hook")
-	if _, err := os.Stat(hook); err != nil {
-		return "", fmt.Errorf("find vrid-hook beside %s: %w", exe, err)
-	}
-	return hook, nil
 }
 
 // Exec runs an exec'd process in the container's chain.
