@@ -24,7 +24,7 @@ GO_BINS := bin/vrid bin/containerd-shim-vrid-v1 bin/vrid-hook
 GO_TAGS := urfave_cli_no_docs
 GO_SRC  := $(shell find . -name '*.go' -not -path './_output/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: all test test-unit test-integration bench clean install demo
+.PHONY: all test test-unit test-integration test-containerd-suite test-cri-suite bench clean install demo
 
 all: lib/libvrid.so $(GO_BINS)
 
@@ -43,6 +43,16 @@ test:
 
 demo:
 	scripts/demo.sh
+
+# The peers' own suites against vrid, offline, with totals side by side:
+# containerd's integration/client (runc.v2 against vrid.v1, about 20
+# minutes each) and critest (handler runc, then vrid with ids = "system"
+# and "sequential"). Not part of `make test`.
+test-containerd-suite:
+	scripts/test-containerd-suite.sh
+
+test-cri-suite:
+	scripts/test-cri-suite.sh
 
 # ns per call native against vrid, container start runc against vrid, and
 # the Go table operations.
