@@ -83,7 +83,8 @@ put_libs() {
 }
 
 # busybox_rootfs ROOT: Debian's dynamically linked busybox with every applet,
-# root, nobody and www-data, and the usual top-level directories.
+# the users and groups that busybox images have (the suites use sys, 3:3,
+# www-data, 33:33, and backup, 34), and the usual top-level directories.
 busybox_rootfs() {
 	local root=$1 a
 	mkdir -p "$root"/{bin,etc,proc,sys,dev,run,root,var} && install -d -m 1777 "$root/tmp"
@@ -95,9 +96,13 @@ busybox_rootfs() {
 		[[ -e $root/bin/$a ]] || ln -s busybox "$root/bin/$a"
 	done
 	ln -s ../bin "$root/usr/bin" && ln -s bin "$root/sbin" && ln -s ../bin "$root/usr/sbin"
-	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'www-data:x:33:33:www-data:/var/www:/bin/false' \
-		'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$root/etc/passwd"
-	printf '%s\n' 'root:x:0:' 'www-data:x:33:' 'nogroup:x:65534:' >"$root/etc/group"
+	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'daemon:x:1:1:daemon:/usr/sbin:/bin/false' \
+		'bin:x:2:2:bin:/bin:/bin/false' 'sys:x:3:3:sys:/dev:/bin/false' 'sync:x:4:65534:sync:/bin:/bin/sync' \
+		'mail:x:8:8:mail:/var/mail:/bin/false' 'www-data:x:33:33:www-data:/var/www:/bin/false' \
+		'backup:x:34:34:backup:/var/backups:/bin/false' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' \
+		>"$root/etc/passwd"
+	printf '%s\n' 'root:x:0:' 'daemon:x:1:' 'bin:x:2:' 'sys:x:3:' 'adm:x:4:' 'tty:x:5:' 'disk:x:6:' 'mail:x:8:' \
+		'www-data:x:33:' 'backup:x:34:' 'users:x:100:' 'nogroup:x:65534:' >"$root/etc/group"
 	echo 'hosts: files dns' >"$root/etc/nsswitch.conf"
 }
 
@@ -129,23 +134,17 @@ put_blob() {
 }
 
 # image_multiplatform LAYOUT TAG ARCH...: turn the linux/amd64 image TAG into
-# an image index that also lists the same layers for each ARCH (content that
-# only platform-matching tests read, never run).
+# an image index that also lists an image for each ARCH, whose one layer
+# holds only /etc/vrid-suite-platform: content that platform-matching tests
+# fetch or miss, and never run.
 image_multiplatform() {
-	local layout=$1 tag=$2 arch mdesc mdigest mfile cdigest c m entries idx
+	local layout=$1 tag=$2 arch mdesc mdigest entries idx isize
 	shift 2
 	mdesc=$(jq -c --arg t "$tag" '.manifests[] | select(.annotations."org.opencontainers.image.ref.name" == $t)' "$layout/index.json")
 	mdigest=$(jq -r .digest <<<"$mdesc")
-	mfile=$layout/blobs/sha256/${mdigest#sha256:}
 	entries=$(jq -c '. + {platform: {architecture: "amd64", os: "linux"}} | del(.annotations)' <<<"$mdesc")
 	for arch in "$@"; do
-		cdigest=$(jq -r .config.digest "$mfile")
-		jq --arg a "$arch" '.architecture = $a' "$layout/blobs/sha256/${cdigest#sha256:}" >"$layout/c.tmp"
-		read -r c csize < <(put_blob "$layout" "$layout/c.tmp")
-		jq --arg c "$c" --argjson s "$csize" '.config.digest = $c | .config.size = $s' "$mfile" >"$layout/m.tmp"
-		read -r m msize < <(put_blob "$layout" "$layout/m.tmp")
-		entries+=",$(jq -nc --arg m "$m" --argjson s "$msize" --arg a "$arch" \
-			'{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m, size: $s, platform: {architecture: $a, os: "linux"}}')"
+		entries+=,$(platform_image "$layout" "$layout/blobs/sha256/${mdigest#sha256:}" "$tag" "$arch")
 	done
 	jq -n "{schemaVersion: 2, mediaType: \"application/vnd.oci.image.index.v1+json\", manifests: [$entries]}" >"$layout/i.tmp"
 	read -r idx isize < <(put_blob "$layout" "$layout/i.tmp")
@@ -154,6 +153,30 @@ image_multiplatform() {
 		then {mediaType: "application/vnd.oci.image.index.v1+json", digest: $i, size: $s, annotations: .annotations}
 		else . end)' "$layout/index.json" >"$layout/index.json.tmp"
 	mv -f "$layout/index.json.tmp" "$layout/index.json"
+}
+
+# platform_image LAYOUT MANIFEST TAG ARCH: the image of ARCH for
+# image_multiplatform, made from the amd64 manifest's config; prints its
+# descriptor.
+platform_image() {
+	local layout=$1 mfile=$2 tag=$3 arch=$4 dir cdigest diff l lsize c csize m msize
+	dir=$(mktemp -d)
+	mkdir "$dir/etc"
+	echo "$tag $arch" >"$dir/etc/vrid-suite-platform"
+	tar -C "$dir" -cf "$layout/l.tar" etc
+	rm -rf "$dir"
+	diff=sha256:$(sha256sum <"$layout/l.tar" | cut -d' ' -f1)
+	gzip -n "$layout/l.tar"
+	read -r l lsize < <(put_blob "$layout" "$layout/l.tar.gz")
+	cdigest=$(jq -r .config.digest "$mfile")
+	jq --arg a "$arch" --arg d "$diff" '.architecture = $a | .rootfs.diff_ids = [$d] | del(.history)' \
+		"$layout/blobs/sha256/${cdigest#sha256:}" >"$layout/c.tmp"
+	read -r c csize < <(put_blob "$layout" "$layout/c.tmp")
+	jq --arg c "$c" --argjson cs "$csize" --arg l "$l" --argjson ls "$lsize" '.config.digest = $c | .config.size = $cs |
+		.layers = [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $l, size: $ls}]' "$mfile" >"$layout/m.tmp"
+	read -r m msize < <(put_blob "$layout" "$layout/m.tmp")
+	jq -nc --arg m "$m" --argjson s "$msize" --arg a "$arch" \
+		'{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m, size: $s, platform: {architecture: $a, os: "linux"}}'
 }
 
 # registry_start DIR: Debian's docker-registry on $REGISTRY, storing under
@@ -193,30 +216,44 @@ image_digest() {
 	skopeo inspect --raw --tls-verify=false "docker://$REGISTRY/$1" | sha256sum | sed 's/ .*//; s/^/sha256:/'
 }
 
-# stop_namespace_processes [KEEP-PID...]: end every process in this mount
-# namespace but this script, its ancestors and the given pids: what the
-# suites left behind (containerd, shims, containers), all started inside
-# the namespace the script opened.
+# suite_unshare ARGS...: run this script again with ARGS in private mount,
+# network, IPC and pid namespaces, as pid 1 of the latter, with its own
+# /proc. Every process that the suites start there (containerd, shims,
+# containers in their nested namespaces) ends with it at the latest.
+suite_unshare() {
+	unshare --mount --net --ipc --pid --fork --mount-proc --propagation private -- "$0" "$@"
+}
+
+# stop_namespace_processes [KEEP-PID...]: in suite_unshare's pid namespace,
+# kill every process but this script (pid 1, to which orphans go), the
+# calling shell and the given pids: what a suite left behind.
 stop_namespace_processes() {
-	local self_ns p pids=() keep=" $$ $* " q=$$
-	self_ns=$(readlink /proc/self/ns/mnt)
-	if [[ $self_ns == "$(readlink /proc/1/ns/mnt)" ]]; then
-		echo "stop_namespace_processes: not in a private mount namespace" >&2
+	local p pids=() keep=" 1 $$ $BASHPID $* "
+	if [[ $$ != 1 ]]; then
+		echo "stop_namespace_processes: not pid 1 of a private pid namespace" >&2
 		return 1
 	fi
-	while [[ $q != 0 && $q != 1 ]]; do
-		q=$(awk '/^PPid:/ {print $2}' "/proc/$q/status")
-		keep+="$q "
-	done
 	for p in /proc/[0-9]*; do
 		p=${p#/proc/}
-		[[ $keep == *" $p "* || $p == "$BASHPID" ]] && continue
-		[[ $(readlink "/proc/$p/ns/mnt" 2>/dev/null) == "$self_ns" ]] && pids+=("$p")
+		[[ $keep == *" $p "* ]] || pids+=("$p")
 	done
 	((${#pids[@]})) || return 0
 	log "stopping leftover processes ${pids[*]}"
 	kill -KILL "${pids[@]}" 2>/dev/null || true
 	sleep 1
+}
+
+# cgroups_list: every cgroup directory, for cgroups_remove_new.
+cgroups_list() {
+	find /sys/fs/cgroup -mindepth 2 -type d 2>/dev/null | sort
+}
+
+# cgroups_remove_new BEFORE: remove the empty cgroups that are not in the
+# list BEFORE (cgroups_list from before the run), deepest first: what the
+# suites' containers and daemons left.
+cgroups_remove_new() {
+	comm -13 <(echo "$1") <(cgroups_list) | awk '{print length($0), $0}' | sort -rn | cut -d' ' -f2- |
+		while read -r d; do rmdir "$d" 2>/dev/null || true; done
 }
 
 # go_test_totals LOG: "passed failed skipped" of the top-level tests in a

@@ -18,9 +18,10 @@
 # the work directory is removed; logs stay in _output/containerd-suite/.
 #
 # Substitute images, built from Debian's dynamically linked busybox (and
-# bash and passwd for the user-namespace image): TestImageUsage fails under
-# every runtime because of them. TestImagePullSomePlatforms and
-# TestImagePullWithDistSourceLabel name registry.k8s.io images: skipped.
+# bash and passwd for the user-namespace image), as image indexes for
+# linux/amd64, arm64 and ppc64le where the suite needs several platforms.
+# TestImagePullSomePlatforms and TestImagePullWithDistSourceLabel name
+# registry.k8s.io images: skipped.
 #
 # Environment: VRID_STACK (/opt/vrid-stack), VRID_SUITE_TIMEOUT (40m, for
 # each runtime), VRID_SUITE_RUN (a -test.run pattern, to run a few tests).
@@ -58,18 +59,24 @@ images() {
 	busybox_rootfs "$r/busybox"
 	image_build "$WORK/oci" busybox --config.cmd sh -- "$r/busybox"
 	image_multiplatform "$WORK/oci" busybox arm64 ppc64le
+	# The other names: busybox too, but each its own content, since tests
+	# delete an image and then expect its content and snapshots gone.
+	for name in alpine pause resource-consumer args-escaped nginx; do
+		cp -a "$r/busybox" "$r/$name"
+		echo "$name" >"$r/$name/etc/vrid-suite-image"
+		image_build "$WORK/oci" "$name" --config.cmd sh -- "$r/$name"
+		image_multiplatform "$WORK/oci" "$name" arm64 ppc64le
+	done
 	# Two layers: the test of multi-layer export, import and id-mapped unpack.
 	mkdir -p "$r/etc-layer/etc"
 	cp -a "$r/busybox/etc/." "$r/etc-layer/etc/"
 	rm -rf "$r/bin-layer" && cp -a "$r/busybox" "$r/bin-layer" && rm -rf "$r/bin-layer/etc"
 	image_build "$WORK/oci" multilayer --config.cmd sh -- "$r/bin-layer" "$r/etc-layer"
-	# User namespaces: bash, a setuid /usr/bin/passwd, the backup user (34).
+	# User namespaces: bash, a setuid /usr/bin/passwd.
 	cp -a "$r/busybox" "$r/userns"
 	rm -f "$r/userns/usr/bin" "$r/userns/bin/bash" && mkdir "$r/userns/usr/bin" && ln -s /bin/busybox "$r/userns/usr/bin/env"
 	put_with_libs "$r/userns" /bin/bash /usr/bin/passwd
 	chmod u+s "$r/userns/usr/bin/passwd"
-	echo 'backup:x:34:34:backup:/var/backups:/bin/false' >>"$r/userns/etc/passwd"
-	echo 'backup:x:34:' >>"$r/userns/etc/group"
 	image_build "$WORK/oci" userns --config.cmd sh -- "$r/userns"
 }
 
@@ -80,6 +87,8 @@ run_one() {
 	mkdir -p "$dir"/{run,varlib,tmp}
 	mount --bind "$dir/run" /run
 	mount --bind "$dir/varlib" /var/lib
+	# Not TMPDIR: the socket paths under t.TempDir() must stay short.
+	mount --bind "$dir/tmp" /tmp
 	cat >"$dir/vrid-config.toml" <<EOF
 state_dir = '/run/vrid'
 log_level = 'warning'
@@ -95,10 +104,11 @@ EOF
 	[[ -n ${VRID_SUITE_RUN:-} ]] && args+=(-test.run "$VRID_SUITE_RUN")
 	log "containerd suite, TEST_RUNTIME=$rt (log: $OUT/$rt.log)"
 	(cd "$WORK/containerd/integration/client" &&
-		PATH=$REPO/bin:$WORK/bin:$VRID_STACK/bin:$PATH TMPDIR=$dir/tmp TEST_RUNTIME=$rt \
+		PATH=$REPO/bin:$WORK/bin:$VRID_STACK/bin:$PATH TEST_RUNTIME=$rt \
 			VRID_CONFIG=$dir/vrid-config.toml VRID_SUITE_IMAGE_LIST=$WORK/images.toml \
 			"$WORK/client.test" "${args[@]}" >"$OUT/$rt.log" 2>&1) || status=$?
 	stop_namespace_processes "$REGISTRY_PID"
+	umount -R /tmp
 	umount -R /var/lib
 	umount -R /run
 	echo "$status" >"$OUT/$rt.status"
@@ -113,10 +123,8 @@ inner() {
 	image_push "$WORK/oci" busybox containerd/busybox:1.36
 	image_push "$WORK/oci" multilayer containerd/volume-copy-up:2.2
 	image_push "$WORK/oci" userns containerd/volume-ownership:2.1
-	# Some tests delete the images they pulled (Pause, for one): every
-	# name is its own repository, with busybox's content.
 	for name in alpine:3.14.0 pause:3.10.2 resource-consumer:1.10 args-escaped:1.0 nginx:1.27.0; do
-		image_push "$WORK/oci" busybox "containerd/$name"
+		image_push "$WORK/oci" "${name%%:*}" "containerd/$name"
 	done
 	digest=$(image_digest containerd/busybox:1.36)
 	cat >"$WORK/images.toml" <<EOF
@@ -148,11 +156,8 @@ report() {
 		printf '%-24s %7s %7s %7s  %s\n' "$rt" "$p" "$f" "$s" "$st"
 	done
 	for rt in "${RUNTIMES[@]:1}"; do
-		echo
-		echo "passing under $first, failing under $rt:"
-		comm -12 <(go_test_results "$OUT/$first.log" PASS) <(go_test_results "$OUT/$rt.log" FAIL) |
-			sed 's/^/  /' | tee "$OUT/regressions-$rt.txt"
-		[[ -s $OUT/regressions-$rt.txt ]] && regress=1
+		list_regressions "$first" "$rt" "$(go_test_results "$OUT/$first.log" PASS)" \
+			"$(go_test_results "$OUT/$rt.log" FAIL)" "$OUT/regressions-$rt.txt" || regress=1
 		echo "failing under both:"
 		comm -12 <(go_test_results "$OUT/$first.log" FAIL) <(go_test_results "$OUT/$rt.log" FAIL) | sed 's/^/  /'
 	done
@@ -160,22 +165,16 @@ report() {
 }
 
 main() {
-	if [[ $(id -u) != 0 ]]; then
-		echo "test-containerd-suite: run as root" >&2
-		exit 1
-	fi
-	"$REPO/scripts/install-stack.sh"
-	need_packages docker-registry skopeo umoci jq curl iproute2 bash passwd busybox
-	make -C "$REPO" all
-	rm -rf "$WORK" "$OUT"
-	mkdir -p "$WORK/bin" "$OUT"
-	trap 'rm -rf "$WORK"' EXIT
+	local cgroups
+	suite_prepare test-containerd-suite docker-registry skopeo umoci jq curl iproute2 bash passwd busybox
+	mkdir -p "$WORK/bin"
 	build
 	images
 	# /var/lib/containerd-test and /run/containerd-test are created under
 	# the private directories bound over /var/lib and /run.
-	unshare --mount --net --ipc --propagation private -- "$0" --inner "${RUNTIMES[@]}" ||
-		echo "test-containerd-suite: the run in private namespaces failed" >&2
+	cgroups=$(cgroups_list)
+	suite_unshare --inner "${RUNTIMES[@]}" || echo "test-containerd-suite: the run in private namespaces failed" >&2
+	cgroups_remove_new "$cgroups"
 	report
 }
 

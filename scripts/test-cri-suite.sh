@@ -286,10 +286,11 @@ main() {
 	images
 	# /var/lib/cni is a tmpfs in the namespace; its mount point stays only
 	# if it was there before.
-	local made_cni=""
+	local made_cni="" cgroups
 	[[ -d /var/lib/cni ]] || made_cni=1
-	unshare --mount --net --ipc --propagation private -- "$0" --inner "${RUNS[@]}" ||
-		echo "test-cri-suite: the run in private namespaces failed" >&2
+	cgroups=$(cgroups_list)
+	suite_unshare --inner "${RUNS[@]}" || echo "test-cri-suite: the run in private namespaces failed" >&2
+	cgroups_remove_new "$cgroups"
 	[[ -z $made_cni ]] || rmdir /var/lib/cni 2>/dev/null || true
 	report
 }
