@@ -92,8 +92,10 @@ busybox_rootfs() {
 	put_with_libs "$root" /usr/bin/busybox
 	mv "$root/usr/bin/busybox" "$root/bin/busybox"
 	rmdir "$root/usr/bin"
+	# Hard links, as busybox images have: a masked /bin/ls must not mask
+	# busybox itself.
 	for a in $(/usr/bin/busybox --list); do
-		[[ -e $root/bin/$a ]] || ln -s busybox "$root/bin/$a"
+		[[ -e $root/bin/$a ]] || ln "$root/bin/busybox" "$root/bin/$a"
 	done
 	ln -s ../bin "$root/usr/bin" && ln -s bin "$root/sbin" && ln -s ../bin "$root/usr/sbin"
 	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'daemon:x:1:1:daemon:/usr/sbin:/bin/false' \
