@@ -221,6 +221,7 @@ EOF
 		--ginkgo.seed "$SEED" --ginkgo.skip "$SKIP" ${focus:+--ginkgo.focus "$focus"} \
 		--ginkgo.junit-report "$OUT/$run.xml" >"$OUT/$run.log" 2>&1) || status=$?
 	echo "$status" >"$OUT/$run.status"
+	printf '%s' "$focus" >"$OUT/$run.focus"
 	env "${env[@]}" "$REPO/scripts/test-containerd.sh" stop >&2
 	stop_namespace_processes "$REGISTRY_PID"
 	cni_down
@@ -283,8 +284,13 @@ report() {
 		[[ -s $OUT/$run.xml ]] || { regress=1; continue; }
 		list_regressions "$first" "$run" "$(junit_results "$OUT/$first.xml" passed)" \
 			"$(junit_results "$OUT/$run.xml" failed)" "$OUT/regressions-$run.txt" || regress=1
-		echo "passing under $first, skipped under $run:"
-		comm -12 <(junit_results "$OUT/$first.xml" passed) <(junit_results "$OUT/$run.xml" skipped) | sed '/^$/d; s/^/  /'
+		if [[ -s $OUT/$run.focus ]]; then
+			echo "($run ran only the specs matching $(cat "$OUT/$run.focus"))"
+		else
+			echo "passing under $first, skipped under $run:"
+			comm -12 <(junit_results "$OUT/$first.xml" passed) <(junit_results "$OUT/$run.xml" skipped) |
+				sed '/^$/d; s/^/  /'
+		fi
 	done
 	return $regress
 }
