@@ -28,7 +28,7 @@ export CGO_ENABLED := 1
 GO_SRC  := $(shell find . -name '*.go' -not -path './_output/*' 2>/dev/null) go.mod go.sum \
 	$(wildcard vresource/*.c vresource/*.h) $(PRELOAD_SRC) $(PRELOAD_HDR)
 
-.PHONY: all test test-unit test-integration bench clean install demo
+.PHONY: all test test-unit test-integration test-containerd-suite test-cri-suite bench clean install demo
 
 all: lib/libvrid.so $(GO_BINS)
 
@@ -48,6 +48,16 @@ test:
 demo:
 	scripts/demo.sh
 
+# The peers' own suites against vrid, offline, with totals side by side:
+# containerd's integration/client (runc.v2 against vrid.v1, about 20
+# minutes each) and critest (handler runc, then vrid with ids = "system"
+# and "sequential"). Not part of `make test`.
+test-containerd-suite:
+	scripts/test-containerd-suite.sh
+
+test-cri-suite:
+	scripts/test-cri-suite.sh
+
 # ns per call native against vrid, container start runc against vrid,
 # snapshot and restore vrid against plain CRIU, application throughput
 # native against vrid, and the Go table operations.
@@ -61,6 +71,8 @@ bench: all
 
 install: all
 	install -D -m 0755 bin/vrid $(PREFIX)/bin/vrid
+	install -D -m 0755 bin/vrid-hook $(PREFIX)/bin/vrid-hook
+	install -D -m 0755 bin/containerd-shim-vrid-v1 $(PREFIX)/bin/containerd-shim-vrid-v1
 	install -D -m 0644 lib/libvrid.so $(PREFIX)/lib/vrid/libvrid.so
 
 clean:

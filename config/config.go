@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/sirupsen/logrus"
@@ -23,6 +24,7 @@ const DefaultPath = "/etc/vrid/config.toml"
 type Config struct {
 	StateDir string `toml:"state_dir"`
 	Library  string `toml:"library"`
+	Hook     string `toml:"hook"`
 	CRIU     string `toml:"criu"`
 	LogLevel string `toml:"log_level"`
 	Tables   Tables `toml:"tables"`
@@ -117,6 +119,12 @@ func (c *Config) Check() error {
 	if !filepath.IsAbs(c.StateDir) {
 		return fmt.Errorf("state_dir = %q: must be an absolute path", c.StateDir)
 	}
+	// The shim resolves them in a bundle directory, not where the user was.
+	for _, f := range []installed{libraryFile, hookFile} {
+		if p := f.configured(c); p != "" && !filepath.IsAbs(p) {
+			return fmt.Errorf("%s = %q: must be an absolute path", f.key, p)
+		}
+	}
 	return nil
 }
 
@@ -135,21 +143,74 @@ func (c *Config) TableOptions(name string) vresource.TableOptions {
 	}
 }
 
-// LibraryPath finds libvrid.so: the configured path, else next to the
-// running binary (bin/../lib), else the installed one.
+// InstallPrefix is where `make install` puts vrid (the Makefile's PREFIX).
+const InstallPrefix = "/usr/local"
+
+// installed is a file of vrid's that another binary must find: the
+// config.toml key that names it, and its paths under an install prefix.
+type installed struct {
+	name       string
+	key        string
+	configured func(*Config) string
+	under      []string
+}
+
+var (
+	libraryFile = installed{"libvrid.so", "library", func(c *Config) string { return c.Library },
+		[]string{"lib/libvrid.so", "lib/vrid/libvrid.so"}}
+	hookFile = installed{"vrid-hook", "hook", func(c *Config) string { return c.Hook },
+		[]string{"bin/vrid-hook"}}
+)
+
+// LibraryPath finds libvrid.so: library in config.toml, else under the
+// install prefix of the running binary, else under InstallPrefix.
 func (c *Config) LibraryPath() (string, error) {
-	candidates := []string{c.Library}
-	if c.Library == "" {
+	return libraryFile.find(c, executablePrefixes())
+}
+
+// HookPath finds vrid-hook the same way, from the key hook.
+func (c *Config) HookPath() (string, error) {
+	return hookFile.find(c, executablePrefixes())
+}
+
+// executablePrefixes are the prefix the running binary is installed under
+// (the parent of its bin/, symlinks resolved: the work tree for a `make`
+// build, PREFIX after `make install`), then InstallPrefix.  A binary copied
+// elsewhere alone, as containerd's runtime_path allows for the shim, finds
+// its files through config.toml instead.
+func executablePrefixes() []string {
+	exe, err := os.Executable()
+	if err != nil {
+		return []string{InstallPrefix}
+	}
+	return prefixesOf(exe)
+}
+
+// prefixesOf is executablePrefixes for the binary at exe.
+func prefixesOf(exe string) []string {
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		return []string{filepath.Dir(filepath.Dir(resolved)), InstallPrefix}
+	}
+	return []string{InstallPrefix}
+}
+
+// find returns the configured path when there is one, else the first
+// regular file under the prefixes.
+func (f installed) find(c *Config, prefixes []string) (string, error) {
+	candidates := []string{f.configured(c)}
+	if candidates[0] == "" {
 		candidates = nil
-		if exe, err := os.Executable(); err == nil {
-			candidates = append(candidates, filepath.Join(filepath.Dir(exe), "..", "lib", "libvrid.so"))
+		for _, prefix := range prefixes {
+			for _, rel := range f.under {
+				candidates = append(candidates, filepath.Join(prefix, rel))
+			}
 		}
-		candidates = append(candidates, "/usr/local/lib/vrid/libvrid.so")
 	}
 	for _, p := range candidates {
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-			return filepath.Abs(p)
+			return p, nil
 		}
 	}
-	return "", fmt.Errorf("libvrid.so not found (looked in %v): run `make`, or set library in config.toml", candidates)
+	return "", fmt.Errorf("%s not found (looked in %s): run `make`, or set %s in config.toml",
+		f.name, strings.Join(candidates, ", "), f.key)
 }

@@ -14,8 +14,10 @@
 # VRID_CONFIG_PATH (the vrid config.toml of the CRI handler vrid; default:
 # one written into VRID_CTRD_DIR with a private state_dir).
 #
-# Runtimes: CRI handler "runc" (default, io.containerd.runc.v2) and "vrid"
-# (io.containerd.vrid.v1). How options reach a shim (containerd v2.4.2):
+# Runtimes: CRI handler "runc" (default, io.containerd.runc.v2), "vrid"
+# (io.containerd.vrid.v1) and "vrid-userns" (the vrid shim as a runc.v2
+# runtime_path, for user-namespace pods). How options reach a shim
+# (containerd v2.4.2):
 #  - runtime_type io.containerd.runc.v2: the options table is decoded into
 #    containerd.runc.v1.Options (BinaryName, Root, SystemdCgroup, ...).
 #  - any other runtime_type, so io.containerd.vrid.v1: it is decoded into
@@ -105,6 +107,9 @@ imports = []
   snapshotter = '$snap'
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = 'localhost/vrid/pause:test'
+  # hosts.toml files (mirrors) that a test may put there.
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = '$DIR/certs.d'
 
 [plugins.'io.containerd.cri.v1.runtime']
   cdi_spec_dirs = []
@@ -130,6 +135,16 @@ imports = []
       pod_annotations = ['io.vrid.*']
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.vrid.options]
         ConfigPath = '$VRID_CONFIG_PATH'
+    # User-namespace pods: the vrid shim as the runtime_path of a runc.v2
+    # handler, whose options containerd can read for user namespaces. The
+    # shim gets runc options, and vrid's config from \$VRID_CONFIG.
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.vrid-userns]
+      runtime_type = 'io.containerd.runc.v2'
+      runtime_path = '$SHIM_DIR/containerd-shim-vrid-v1'
+      pod_annotations = ['io.vrid.*']
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.vrid-userns.options]
+        BinaryName = '$VRID_STACK/bin/runc'
+        Root = '$DIR/runc'
 EOF
 	mv -f "$DIR/config.toml.tmp" "$DIR/config.toml"
 	# The CRI handler's vrid config: private state, and the stack's runc
@@ -164,8 +179,9 @@ start() {
 	write_config "$(pick_snapshotter)"
 	rm -f "$SOCK" "$SOCK.ttrpc"
 	# setsid without fork (we are not a group leader), so $! is containerd.
+	# VRID_CONFIG: what vrid shims read when they get no ConfigPath.
 	PATH=$SHIM_DIR:$VRID_STACK/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		setsid "$VRID_STACK/bin/containerd" --config "$DIR/config.toml" \
+		VRID_CONFIG=$VRID_CONFIG_PATH setsid "$VRID_STACK/bin/containerd" --config "$DIR/config.toml" \
 		</dev/null >>"$DIR/containerd.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$PIDFILE.tmp" && mv -f "$PIDFILE.tmp" "$PIDFILE"

@@ -267,7 +267,7 @@ func tools(cfg *config.Config) (k kit, err error) {
 	if k.library, err = cfg.LibraryPath(); err != nil {
 		return k, err
 	}
-	if k.hook, err = hookPath(); err != nil {
+	if k.hook, err = cfg.HookPath(); err != nil {
 		return k, err
 	}
 	k.reg, err = chain.OpenRegistry(cfg)
@@ -285,19 +285,6 @@ func (k kit) injection(cfg *config.Config, aid vresource.AID, owned bool) oci.In
 		ConfigPath: cfg.Path,
 		Poststop:   owned,
 	}
-}
-
-// hookPath is vrid-hook beside the shim's binary.
-func hookPath() (string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("find vrid-hook: %w", err)
-	}
-	hook := filepath.Join(filepath.Dir(exe), "vrid-hook")
-	if _, err := os.Stat(hook); err != nil {
-		return "", fmt.Errorf("find vrid-hook beside %s: %w", exe, err)
-	}
-	return hook, nil
 }
 
 // Exec runs an exec'd process in the container's chain.
