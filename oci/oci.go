@@ -18,14 +18,16 @@ import (
 	"github.com/vrid/vrid/vresource"
 )
 
-// Paths inside the container.  ChainDir is an empty read-only tmpfs, and
+// Paths inside the container, under the tmpfs runc mounts at /dev: runc
+// makes their mount points there even when the rootfs is read-only, and
+// they never reach the image.  ChainDir is an empty read-only tmpfs, and
 // TablePath the chain's table file bind-mounted in it: the container
 // can write the file, but can't rename, replace or unlink it, nor add
 // files beside it, and nothing it does there reaches the host's chain
 // directory.
 const (
-	LibraryPath = "/.vrid/lib/libvrid.so"
-	ChainDir    = "/.vrid/chain"
+	LibraryPath = "/dev/.vrid/lib/libvrid.so"
+	ChainDir    = "/dev/.vrid/chain"
 	TablePath   = ChainDir + "/tables"
 )
 
@@ -87,6 +89,9 @@ func Apply(spec *specs.Spec, in Injection) error {
 	if in.AID == 0 || in.Library == "" || in.Tables == "" || in.Hook == "" {
 		return fmt.Errorf("incomplete injection %+v", in)
 	}
+	if err := devIsTmpfs(spec); err != nil {
+		return err
+	}
 	spec.Mounts = setMount(spec.Mounts, specs.Mount{
 		Destination: LibraryPath,
 		Type:        "bind",
@@ -114,6 +119,18 @@ func Apply(spec *specs.Spec, in Injection) error {
 			spec.Hooks = &specs.Hooks{}
 		}
 		spec.Hooks.Poststop = setHook(spec.Hooks.Poststop, specs.Hook{Path: in.Hook, Args: in.HookArgs(StagePoststop)})
+	}
+	return nil
+}
+
+// devIsTmpfs refuses a spec whose /dev is not a tmpfs of the container's
+// own: runc would make vrid's mount points in whatever /dev is, and in a
+// bind mount of the host's /dev they would land on the host.
+func devIsTmpfs(spec *specs.Spec) error {
+	i := slices.IndexFunc(spec.Mounts, func(m specs.Mount) bool { return m.Destination == "/dev" })
+	if i < 0 || spec.Mounts[i].Type != "tmpfs" {
+		return errors.New("the container's /dev is not a tmpfs of its own (a bind mount of the host's /dev?): " +
+			"vrid mounts its library and table under /dev/.vrid; run this container under io.containerd.runc.v2")
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -95,6 +96,8 @@ func TestApplyRefuses(t *testing.T) {
 		{"no aid", &specs.Spec{Process: &specs.Process{}}, Injection{Library: "/l", Tables: "/c", Hook: "/h"}},
 		{"no library", &specs.Spec{Process: &specs.Process{}}, Injection{AID: 1, Tables: "/c", Hook: "/h"}},
 		{"no hook", &specs.Spec{Process: &specs.Process{}}, Injection{AID: 1, Library: "/l", Tables: "/c"}},
+		{"no /dev", &specs.Spec{Process: &specs.Process{}}, injection(true)},
+		{"host's /dev", loadTestSpec(t, "hostdev.json"), injection(true)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +105,15 @@ func TestApplyRefuses(t *testing.T) {
 				t.Errorf("Apply succeeded")
 			}
 		})
+	}
+	// The host's /dev: refused with what to do, and the spec left as it was.
+	spec := loadTestSpec(t, "hostdev.json")
+	err := Apply(spec, injection(true))
+	if want := "run this container under io.containerd.runc.v2"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("host's /dev: %v, want an error saying %q", err, want)
+	}
+	if !reflect.DeepEqual(spec, loadTestSpec(t, "hostdev.json")) {
+		t.Errorf("a refused Apply changed the spec")
 	}
 }
 
@@ -112,12 +124,12 @@ func TestApplyProcess(t *testing.T) {
 		want []string
 	}{
 		{"empty", nil, []string{
-			"VRID_TABLE=/.vrid/chain/tables", "VRID_AID=7", "VRID_LOG_LEVEL=warning", "LD_PRELOAD=/.vrid/lib/libvrid.so"}},
+			"VRID_TABLE=/dev/.vrid/chain/tables", "VRID_AID=7", "VRID_LOG_LEVEL=warning", "LD_PRELOAD=/dev/.vrid/lib/libvrid.so"}},
 		{"keeps other preloads", []string{"PATH=/bin", "LD_PRELOAD=/x.so", "VRID_AID=1"}, []string{
-			"PATH=/bin", "LD_PRELOAD=/.vrid/lib/libvrid.so /x.so", "VRID_AID=7",
-			"VRID_TABLE=/.vrid/chain/tables", "VRID_LOG_LEVEL=warning"}},
-		{"already in", []string{"LD_PRELOAD=/.vrid/lib/libvrid.so"}, []string{
-			"LD_PRELOAD=/.vrid/lib/libvrid.so", "VRID_TABLE=/.vrid/chain/tables", "VRID_AID=7", "VRID_LOG_LEVEL=warning"}},
+			"PATH=/bin", "LD_PRELOAD=/dev/.vrid/lib/libvrid.so /x.so", "VRID_AID=7",
+			"VRID_TABLE=/dev/.vrid/chain/tables", "VRID_LOG_LEVEL=warning"}},
+		{"already in", []string{"LD_PRELOAD=/dev/.vrid/lib/libvrid.so"}, []string{
+			"LD_PRELOAD=/dev/.vrid/lib/libvrid.so", "VRID_TABLE=/dev/.vrid/chain/tables", "VRID_AID=7", "VRID_LOG_LEVEL=warning"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,8 +7,8 @@
 //
 //   - Create registers the container's chain (owner: the shim process,
 //     kind "containerd"), rewrites the bundle's config.json with package
-//     oci (libvrid.so read-only at /.vrid/lib/libvrid.so, the chain's
-//     table file alone at /.vrid/chain/tables, LD_PRELOAD and VRID_* in
+//     oci (libvrid.so read-only at /dev/.vrid/lib/libvrid.so, the chain's
+//     table file alone at /dev/.vrid/chain/tables, LD_PRELOAD and VRID_* in
 //     the process's environment, vrid-hook as poststop hook), notes the
 //     chain in <bundle>/vrid.json and lets runc create the container.
 //     While runc init waits for the start, the shim records what the
