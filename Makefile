@@ -56,6 +56,7 @@ bench: all
 	bench/start.sh
 	bench/run.sh
 	bench/snapshot.sh
+	bench/checkpoint.sh
 	bench/apps.sh
 	$(GO) test -run '^$$' -bench . ./vresource/
 
