@@ -66,6 +66,7 @@ bench: all
 	bench/start.sh
 	bench/run.sh
 	bench/snapshot.sh
+	bench/checkpoint.sh
 	bench/apps.sh
 	$(GO) test -run '^$$' -bench . ./vresource/
 

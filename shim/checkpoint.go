@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
@@ -94,6 +95,10 @@ func (s *Service) checkpoint(ctx context.Context, c *container, r *taskAPI.Check
 	if err := t.freeze(ctx); err != nil {
 		return err
 	}
+	members, err := s.members(ctx, r.ID)
+	if err != nil {
+		return err
+	}
 	var inNS []quiesce.Process
 	for _, p := range t.detached {
 		nsPid, err := nsPidOf(p.Pid)
@@ -106,7 +111,7 @@ func (s *Service) checkpoint(ctx context.Context, c *container, r *taskAPI.Check
 	var saved *snapshot.Saved
 	err = onThread(joinIPC(fmt.Sprintf("/proc/%d/ns/ipc", state.Pid), ch.Facts.IPCNS), func() error {
 		var err error
-		if saved, err = snapshot.SaveContainer(cfg, ch, r.Path, inNS, version, logger); err != nil {
+		if saved, err = snapshot.SaveContainer(cfg, ch, r.Path, inNS, members, version, logger); err != nil {
 			return err
 		}
 		_, err = s.TTRPCTaskService.Checkpoint(ctx, runcReq)
@@ -123,6 +128,27 @@ func (s *Service) checkpoint(ctx context.Context, c *container, r *taskAPI.Check
 	}
 	logger.Infof("vrid: container %s: chain %s checkpointed to %s", r.ID, ch.AID, r.Path)
 	return nil
+}
+
+// members are the processes of task id, by the pids of its pid namespace
+// that its tables hold (read once it is frozen, so that none is missed).
+func (s *Service) members(ctx context.Context, id string) (snapshot.Members, error) {
+	procs, err := s.TTRPCTaskService.Pids(ctx, &taskAPI.PidsRequest{ID: id})
+	if err != nil {
+		return nil, err
+	}
+	m := snapshot.Members{}
+	for _, p := range procs.Processes {
+		nsPid, err := nsPidOf(int(p.Pid))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // reaped: the kernel applied its undo list
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pid of %d in its pid namespace: %w", p.Pid, err)
+		}
+		m[nsPid] = int(p.Pid)
+	}
+	return m, nil
 }
 
 // runcCheckpoint is the request runc's task service gets: with file

@@ -46,11 +46,12 @@ type Saved struct {
 // and its own System V objects.  The chain must be frozen, and the
 // calling thread locked in the chain's IPC namespace.  detached are the
 // processes whose System V shm the caller detached, with their pids in
-// the container's pid namespace, as the tables hold them.  criuVersion
+// the container's pid namespace, as the tables hold them; members are all
+// its processes, whose SEM_UNDO adjustments are saved.  criuVersion
 // is the version of the CRIU runc dumps with (the shim reaps every child
 // it has, so it asks CRIU itself).
-func SaveContainer(cfg *config.Config, ch vresource.Chain, dir string, detached []quiesce.Process, criuVersion int,
-	log logrus.FieldLogger) (_ *Saved, err error) {
+func SaveContainer(cfg *config.Config, ch vresource.Chain, dir string, detached []quiesce.Process, members Members,
+	criuVersion int, log logrus.FieldLogger) (_ *Saved, err error) {
 	m, err := newManifest(cfg, ch, criuVersion)
 	if err != nil {
 		return nil, err
@@ -88,9 +89,7 @@ func SaveContainer(cfg *config.Config, ch vresource.Chain, dir string, detached 
 	if err := os.WriteFile(filepath.Join(dir, TablesImage), img, 0o600); err != nil {
 		return nil, err
 	}
-	// A container's tables name pids of its own namespace: its SEM_UNDO
-	// adjustments are not saved yet (docs/restore.md).
-	st, err := saveOwnSysV(dir, ch, tables, nil, log)
+	st, err := saveOwnSysV(dir, ch, tables, members, log)
 	if err != nil {
 		return nil, err
 	}
@@ -306,9 +305,13 @@ func (r *ContainerRestore) criuView() (string, error) {
 }
 
 // Resumed finishes the restore once runc has restored the processes: the
-// ones whose System V shm was detached attach it again.  hostPid gives
-// the host pid of a pid of the container's pid namespace.
+// ones with SEM_UNDO adjustments give their undo lists them again, then
+// the ones whose System V shm was detached attach it again.  hostPid
+// gives the host pid of a pid of the container's pid namespace.
 func (r *ContainerRestore) Resumed(hostPid func(nsPid int32) (int, error)) error {
+	if err := reapplyUndo(r.tables, quiesceTimeout, hostPid); err != nil {
+		return err
+	}
 	var procs []quiesce.Process
 	for _, q := range r.Manifest.Quiesced {
 		sys, ok := r.tables.Lookup(vresource.PID, q.VirtPid)

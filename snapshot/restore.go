@@ -328,7 +328,7 @@ func (r *restoring) restoreTree(ctx context.Context, dir string, tree *criu.Tree
 	r.ch.RootPid = root
 	// Before the detached processes attach again and let their threads
 	// go: they give their undo lists back their adjustments first.
-	if err := reapplyUndo(r.tables, quiesceTimeout); err != nil {
+	if err := reapplyUndo(r.tables, quiesceTimeout, func(pid int32) (int, error) { return int(pid), nil }); err != nil {
 		return err
 	}
 	var quiesced []quiesce.Process

@@ -206,16 +206,16 @@ func (s *taking) saveSysV(tables *vresource.Tables) error {
 	if ok, why := chain.InIPCNamespace(s.ch.Facts); !ok {
 		return fmt.Errorf("save System V objects: %s (run vrid snapshot in the chain's IPC namespace)", why)
 	}
-	_, err := saveOwnSysV(s.dir, s.ch, tables, s.members, s.o.Log)
+	_, err := saveOwnSysV(s.dir, s.ch, tables, HostMembers(s.members), s.o.Log)
 	return err
 }
 
 // saveOwnSysV saves into dir the objects of ch's tables that are the
 // chain's own (chain.IPCRefusal), naming the others in a warning, with
-// the SEM_UNDO adjustments of members, the chain's processes by system
-// pid (nil: none are saved).  The calling thread must be in the chain's
+// the SEM_UNDO adjustments of members, the chain's processes (nil: none
+// are saved).  The calling thread must be in the chain's
 // IPC namespace.
-func saveOwnSysV(dir string, ch vresource.Chain, tables *vresource.Tables, members []int, log logrus.FieldLogger) (*sysv.State, error) {
+func saveOwnSysV(dir string, ch vresource.Chain, tables *vresource.Tables, members Members, log logrus.FieldLogger) (*sysv.State, error) {
 	all, err := sysv.ObjectsOf(tables)
 	if err != nil {
 		return nil, err

@@ -19,17 +19,31 @@ import (
 // undo list the recorded adjustments again, in itself, with a pair of
 // operations that leaves the semaphore's value as restored.
 
+// Members are a chain's processes: the pids its tables name them by (in
+// the chain's pid namespace), each with its host pid.
+type Members map[int32]int
+
+// HostMembers are processes of a chain that runs in the host's pid
+// namespace.
+func HostMembers(pids []int) Members {
+	m := Members{}
+	for _, pid := range pids {
+		m[int32(pid)] = pid
+	}
+	return m
+}
+
 // undoLists groups the recorded adjustments by process, for sysv.Save:
 // only those of live processes, since the kernel applied a dead one's
 // list when it exited, and only on the sets saved.
-func undoLists(tables *vresource.Tables, members []int, saved []sysv.Object) ([]sysv.ProcessUndo, error) {
+func undoLists(tables *vresource.Tables, members Members, saved []sysv.Object) ([]sysv.ProcessUndo, error) {
 	adjs, err := tables.SemAdjs()
 	if err != nil {
 		return nil, err
 	}
 	live := map[int32]bool{}
-	for _, pid := range members {
-		if virt, ok := tables.Reverse(vresource.PID, int32(pid)); ok && !zombie(pid) {
+	for pid, host := range members {
+		if virt, ok := tables.Reverse(vresource.PID, pid); ok && !zombie(host) {
 			live[virt] = true
 		}
 	}
@@ -66,8 +80,9 @@ func zombie(pid int) bool {
 // reapplyUndo asks every restored process that has adjustments to apply
 // them again (quiesce.Undo), and waits until the table shows each done,
 // up to timeout.  Adjustments of processes the restore did not bring
-// back are dropped first.
-func reapplyUndo(tables *vresource.Tables, timeout time.Duration) error {
+// back are dropped first.  hostPid gives the host pid of a pid the tables
+// name.
+func reapplyUndo(tables *vresource.Tables, timeout time.Duration, hostPid func(int32) (int, error)) error {
 	if err := tables.PruneSemAdjs(); err != nil {
 		return err
 	}
@@ -94,7 +109,11 @@ func reapplyUndo(tables *vresource.Tables, timeout time.Duration) error {
 		return err
 	}
 	for _, pid := range pids {
-		if err := quiesce.Undo(pid); err != nil {
+		host, err := hostPid(int32(pid))
+		if err != nil {
+			return err
+		}
+		if err := quiesce.Undo(host); err != nil {
 			return err
 		}
 	}

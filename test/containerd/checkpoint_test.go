@@ -2,9 +2,11 @@ package containerd_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -354,11 +356,132 @@ func (e *env) secondNode(t *testing.T) *env {
 }
 
 // (f): several segments of different sizes, one with a fixed key, shared
-// with a child, are what ckpt holds in every case above.  SEM_UNDO
-// adjustments are not recorded by the layer yet (docs/sysv-state.md), so
-// a checkpoint saves none.
+// with a child, are what ckpt holds in every case above.  Here
+// test/programs/snap_undo holds a semaphore with SEM_UNDO in one child (a
+// lock), has added to another with SEM_UNDO in a second, and left none of
+// its own.  The checkpoint saves the adjustments, by virtual pid, though
+// the tables name the pids of the container's namespace; the restore has
+// each process give its undo list them again; and killing the children of
+// the restored container gives back exactly what they held.
 func TestCheckpointSemUndo(t *testing.T) {
-	t.Skip("SEM_UNDO adjustments are not recorded by the layer yet (docs/sysv-state.md): a checkpoint saves none")
+	e := testEnv(t)
+	const first, restored = "vt-ckundo-a", "vt-ckundo-b"
+	out := t.TempDir()
+	if err := os.Chmod(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	mount := []string{"--mount", "type=bind,src=" + out + ",dst=/out,options=rbind:rw"}
+	e.startProbe(t, vridRuntime, first, mount, "/snap_undo", "/out/report")
+	const ready = "ready holder=1001 releaser=1002 sem=1 values=0,2"
+	if got := reportLine(t, out, "ready"); got != ready {
+		t.Fatalf("before the checkpoint: %q, want %q", got, ready)
+	}
+	recorded := []vresource.SemAdj{
+		{PidVirt: 1001, SemVirt: 1, Num: 0, Adj: 1},
+		{PidVirt: 1002, SemVirt: 1, Num: 1, Adj: -2},
+	}
+	if got, gen := e.semAdjsOf(t, first); !reflect.DeepEqual(got, recorded) || gen != 0 {
+		t.Fatalf("recorded %+v at generation %d, want %+v at 0", got, gen, recorded)
+	}
+	e.checkpoint(t, first, "vrid-test/ckundo:1")
+	e.stopProbe(t, first)
+	const wantUndo = `[{"virt_pid":1001,"adjs":[{"sem_virt":1,"num":0,"adj":1}]},{"virt_pid":1002,"adjs":[{"sem_virt":1,"num":1,"adj":-2}]}]`
+	if got := e.savedUndo(t, "vrid-test/ckundo:1"); got != wantUndo {
+		t.Errorf("sysv.json undo: %s, want %s", got, wantUndo)
+	}
+
+	if err := e.restore(t, restored, "vrid-test/ckundo:1"); err != nil {
+		t.Fatal(err)
+	}
+	got, gen := e.semAdjsOf(t, restored)
+	reapplied := []vresource.SemAdj{
+		{PidVirt: 1001, SemVirt: 1, Num: 0, Adj: 1, Generation: gen},
+		{PidVirt: 1002, SemVirt: 1, Num: 1, Adj: -2, Generation: gen},
+	}
+	if gen == 0 || !reflect.DeepEqual(got, reapplied) {
+		t.Errorf("after the restore %+v at generation %d, want %+v", got, gen, reapplied)
+	}
+	if _, err := e.ctr("tasks", "kill", "-s", "SIGUSR1", restored); err != nil {
+		t.Fatal(err)
+	}
+	const after = "after holder=1001 releaser=1002 sem=1 values=0,2 holder-killed=1,2 releaser-killed=1,0"
+	if got := reportLine(t, out, "after"); got != after {
+		t.Errorf("after the restore: %q, want %q", got, after)
+	}
+	if got := reportLine(t, out, "PASS"); got != "PASS" {
+		t.Errorf("snap_undo ends with %q, want PASS", got)
+	}
+	e.remove(restored) // snap_undo has ended
+
+	assertNoChain(t, e.stateDir, restored)
+}
+
+// savedUndo is the undo lists of the sysv.json of checkpoint image ref,
+// compacted.
+func (e *env) savedUndo(t *testing.T, ref string) string {
+	t.Helper()
+	archive := filepath.Join(t.TempDir(), "ck.tar")
+	if _, err := e.ctr("images", "export", "--local", "--skip-manifest-json", "--all-platforms", archive, ref); err != nil {
+		t.Fatal(err)
+	}
+	a, err := readOCIArchive(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved struct {
+		Undo json.RawMessage `json:"undo"`
+	}
+	if err := a.editCheckpointFile("sysv.json", func(b []byte) []byte {
+		if err := json.Unmarshal(b, &saved); err != nil {
+			t.Errorf("sysv.json: %v", err)
+		}
+		return b
+	}); err != nil {
+		t.Fatal(err)
+	}
+	compact, err := json.Marshal(saved.Undo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(compact)
+}
+
+// reportLine waits for a line of out/report that starts with prefix, or
+// a FAIL line, and returns it.
+func reportLine(t *testing.T, out, prefix string) string {
+	t.Helper()
+	var line string
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(filepath.Join(out, "report"))
+		for _, l := range lines(string(b)) {
+			if strings.HasPrefix(l, prefix) || strings.HasPrefix(l, "FAIL") {
+				line = l
+				return true
+			}
+		}
+		return false
+	}, "a line "+prefix+" in "+out+"/report")
+	return line
+}
+
+// semAdjsOf are the SEM_UNDO adjustments the tables of chain name hold,
+// and the tables' generation.
+func (e *env) semAdjsOf(t *testing.T, name string) ([]vresource.SemAdj, uint32) {
+	t.Helper()
+	ch, ok := chainNamed(t, e.stateDir, name)
+	if !ok {
+		t.Fatalf("no chain %q", name)
+	}
+	tables, err := vresource.OpenTables(ch.Tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tables.Close()
+	adjs, err := tables.SemAdjs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return adjs, tables.Generation()
 }
 
 // (g) A checkpoint that is not a vrid container's, or whose vrid state

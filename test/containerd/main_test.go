@@ -142,8 +142,13 @@ func (e *env) images() error {
 	if err := os.Chmod(e.work, 0o711); err != nil {
 		return err
 	}
+	// SEM_UNDO across a checkpoint, as vrid snapshot's test has it.
+	snapUndo := filepath.Join(e.work, "snap_undo")
+	if _, err := e.cmd("gcc", "-O2", "-Wall", "-Werror", "-o", snapUndo, filepath.Join(e.repo, "test", "programs", "snap_undo.c")); err != nil {
+		return err
+	}
 	build := filepath.Join(e.repo, "test", "ociimage", "build.sh")
-	if _, err := e.cmd(build, filepath.Join(e.work, "img"), "probe:test", probe+"=/probe", ckpt+"=/ckpt"); err != nil {
+	if _, err := e.cmd(build, filepath.Join(e.work, "img"), "probe:test", probe+"=/probe", ckpt+"=/ckpt", snapUndo+"=/snap_undo"); err != nil {
 		return err
 	}
 	_, err := e.cmd(build, "--pause", filepath.Join(e.work, "img"))
