@@ -103,10 +103,12 @@ func TestJoinJoinable(t *testing.T) {
 		{AID: uint64(owner.AID), Chain: ownerID, State: "running", VirtPID: 1001, SysPID: innermostPid(t, joinerPid), HostPID: joinerPid,
 			Command: "/probe sleep"},
 	}
+	// The joiner is in the container's cgroup from its start, and in the
+	// tables once its layer has recorded it.
 	var rows []psRow
 	waitFor(t, func() bool {
 		rows = chainRows(t, e, ownerID)
-		return len(rows) == len(wantRows)
+		return len(rows) == len(wantRows) && rows[len(rows)-1].VirtPID != 0
 	}, "the joiner in vrid ps")
 	if !reflect.DeepEqual(rows, wantRows) {
 		t.Errorf("vrid ps shows chain %s as\n%+v\nwant\n%+v", ownerID, rows, wantRows)
