@@ -147,7 +147,7 @@ func CheckContainer(cfg *config.Config, dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("%s: %w (no %s): it was taken under another runtime; restore it under that runtime, io.containerd.runc.v2",
 			dir, ErrNoState, ManifestName)
 	}
-	m, err := verifyBuild(cfg, dir)
+	m, err := verifyBuild(cfg, dir, true)
 	if err != nil {
 		return nil, err
 	}

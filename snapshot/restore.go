@@ -45,7 +45,18 @@ type Restored struct {
 // anything: the manifest, every checksum, the format, the libvrid build
 // and a CRIU to restore with.
 func Check(cfg *config.Config, dir string) (*Manifest, error) {
-	m, err := verifyBuild(cfg, dir)
+	return check(cfg, dir, true)
+}
+
+// Precheck is Check without the checksums, which read the whole image:
+// for `vrid restore --detach`, whose supervisor verifies them (Restore)
+// before it changes anything.
+func Precheck(cfg *config.Config, dir string) (*Manifest, error) {
+	return check(cfg, dir, false)
+}
+
+func check(cfg *config.Config, dir string, sums bool) (*Manifest, error) {
+	m, err := verifyBuild(cfg, dir, sums)
 	if err != nil {
 		return nil, err
 	}
@@ -55,10 +66,10 @@ func Check(cfg *config.Config, dir string) (*Manifest, error) {
 	return m, nil
 }
 
-// verifyBuild verifies the image in dir, and that cfg's libvrid is the
-// build that made it.
-func verifyBuild(cfg *config.Config, dir string) (*Manifest, error) {
-	m, err := Verify(dir)
+// verifyBuild verifies the image in dir, its checksums when sums, and
+// that cfg's libvrid is the build that made it.
+func verifyBuild(cfg *config.Config, dir string, sums bool) (*Manifest, error) {
+	m, err := verify(dir, sums)
 	if err != nil {
 		return nil, err
 	}
