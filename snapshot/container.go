@@ -25,7 +25,7 @@ import (
 // tasks service) and unpacks for a restore (CreateTaskRequest.Checkpoint).
 // vrid's state goes into that directory, beside CRIU's images and runc's
 // descriptors.json, so that it travels wherever the image goes:
-// manifest.json, with Container set and a sha256 of every file of the
+// manifest.json, with Container set and a checksum of every file of the
 // directory, CRIU's included; tables.img; and the System V state.  The
 // containerd shim orders these steps around runc's own calls.
 
@@ -146,7 +146,7 @@ func CheckContainer(cfg *config.Config, dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("%s: %w (no %s): it was taken under another runtime; restore it under that runtime, io.containerd.runc.v2",
 			dir, ErrNoState, ManifestName)
 	}
-	m, err := verifyBuild(cfg, dir)
+	m, err := verifyBuild(cfg, dir, true)
 	if err != nil {
 		return nil, err
 	}

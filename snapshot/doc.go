@@ -3,7 +3,7 @@
 // thin verbs over Take and Restore.
 //
 // The image directory holds manifest.json (the format version, the chain
-// it came from, the kernel, CRIU and libvrid that made it, and a sha256 of
+// it came from, the kernel, CRIU and libvrid that made it, and a checksum of
 // every other file), tables.img (a private copy of the chain's tables),
 // the System V state of package sysv (sysv.json and one file per segment)
 // and criu/, the process images of package criu.  The manifest is written

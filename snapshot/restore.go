@@ -45,7 +45,18 @@ type Restored struct {
 // anything: the manifest, every checksum, the format, the libvrid build
 // and a CRIU to restore with.
 func Check(cfg *config.Config, dir string) (*Manifest, error) {
-	m, err := verifyBuild(cfg, dir)
+	return check(cfg, dir, true)
+}
+
+// Precheck is Check without the checksums, which read the whole image:
+// for `vrid restore --detach`, whose supervisor verifies them (Restore)
+// before it changes anything.
+func Precheck(cfg *config.Config, dir string) (*Manifest, error) {
+	return check(cfg, dir, false)
+}
+
+func check(cfg *config.Config, dir string, sums bool) (*Manifest, error) {
+	m, err := verifyBuild(cfg, dir, sums)
 	if err != nil {
 		return nil, err
 	}
@@ -55,10 +66,10 @@ func Check(cfg *config.Config, dir string) (*Manifest, error) {
 	return m, nil
 }
 
-// verifyBuild verifies the image in dir, and that cfg's libvrid is the
-// build that made it.
-func verifyBuild(cfg *config.Config, dir string) (*Manifest, error) {
-	m, err := Verify(dir)
+// verifyBuild verifies the image in dir, its checksums when sums, and
+// that cfg's libvrid is the build that made it.
+func verifyBuild(cfg *config.Config, dir string, sums bool) (*Manifest, error) {
+	m, err := verify(dir, sums)
 	if err != nil {
 		return nil, err
 	}
@@ -84,10 +95,12 @@ func Restore(ctx context.Context, o RestoreOptions) (_ *Restored, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", o.Image, err)
 	}
+	ph := newPhases(o.Log, "restore")
 	m, err := Check(o.Config, image)
 	if err != nil {
 		return nil, err
 	}
+	ph.done("verify")
 	if m.Container {
 		return nil, fmt.Errorf("restore %s: %w: restore it through containerd (ctr container restore --live, with io.containerd.vrid.v1)", image, ErrContainer)
 	}
@@ -95,7 +108,7 @@ func Restore(ctx context.Context, o RestoreOptions) (_ *Restored, err error) {
 	if name == "" {
 		name = m.Name
 	}
-	r := &restoring{o: o, m: m, image: image, criu: CRIUPath(o.Config)}
+	r := &restoring{o: o, m: m, image: image, criu: CRIUPath(o.Config), ph: ph}
 	defer func() {
 		if err != nil {
 			err = errors.Join(fmt.Errorf("restore %s as %q: %w", image, name, err), r.undo())
@@ -113,6 +126,7 @@ type restoring struct {
 	m     *Manifest
 	image string
 	criu  string
+	ph    *phases
 
 	ch      vresource.Chain
 	tables  *vresource.Tables
@@ -140,9 +154,11 @@ func (r *restoring) run(ctx context.Context, name string) error {
 	if err := r.rekey(); err != nil {
 		return err
 	}
+	r.ph.done("register and tables")
 	if err := r.restoreSysV(); err != nil {
 		return err
 	}
+	r.ph.done("sysv restore")
 	// Chosen pids are free only until someone takes them: other
 	// restores wait until CRIU has taken them.
 	unlock, err := criu.LockPids()
@@ -163,6 +179,7 @@ func (r *restoring) run(ctx context.Context, name string) error {
 		return err
 	}
 	dst := filepath.Join(r.work, CRIUDir)
+	r.ph.done("choose pids")
 	if err := criu.RewritePids(src, dst, pids); err != nil {
 		return err
 	}
@@ -172,6 +189,7 @@ func (r *restoring) run(ctx context.Context, name string) error {
 	if err := restartArgs(dst, tree, idMaps{pids: pids, sem: oldToNew(r.rebinds, vresource.Sem), msg: oldToNew(r.rebinds, vresource.Msg)}); err != nil {
 		return err
 	}
+	r.ph.done("rewrite images")
 	if err := rebindAll(r.tables, vresource.PID, func(sys int32) (int32, bool) {
 		n, ok := pids[int(sys)]
 		return int32(n), ok
@@ -297,9 +315,11 @@ func (r *restoring) restoreTree(ctx context.Context, dir string, tree *criu.Tree
 		Sibling:      true,
 		LeaveCgroups: true,
 		PostRestore: func(root int) error {
+			r.ph.done("criu restore")
 			if err := patchTids("/proc", dir, tree, pids); err != nil {
 				return err
 			}
+			r.ph.done("tid patch")
 			for _, pid := range append([]int{root}, harness.Descendants(root)...) {
 				if err := cg.Enter(pid); err != nil {
 					return err
@@ -321,6 +341,7 @@ func (r *restoring) restoreTree(ctx context.Context, dir string, tree *criu.Tree
 	if err != nil {
 		return err
 	}
+	r.ph.done("criu resume")
 	r.root = root
 	if err := r.o.Registry.Update(r.ch.AID, func(c *vresource.Chain) error { c.RootPid = root; return nil }); err != nil {
 		return err
@@ -342,6 +363,7 @@ func (r *restoring) restoreTree(ctx context.Context, dir string, tree *criu.Tree
 	if err := quiesce.Attach(quiesced, quiesceTimeout); err != nil {
 		return err
 	}
+	r.ph.done("undo and attach")
 	return os.RemoveAll(r.work)
 }
 

@@ -164,6 +164,7 @@ type taking struct {
 
 func (s *taking) run(ctx context.Context) error {
 	var err error
+	ph := newPhases(s.o.Log, "snapshot")
 	if s.members, err = members(s.ch); err != nil {
 		return err
 	}
@@ -173,9 +174,11 @@ func (s *taking) run(ctx context.Context) error {
 	if err := s.quiesce(); err != nil {
 		return err
 	}
+	ph.done("quiesce")
 	if s.frozen, err = freeze(s.ch); err != nil {
 		return err
 	}
+	ph.done("freeze")
 	tables, err := chain.ReadTables(s.o.Config, s.ch)
 	if err != nil {
 		return err
@@ -188,13 +191,20 @@ func (s *taking) run(ctx context.Context) error {
 	if err := os.WriteFile(filepath.Join(s.dir, TablesImage), img, 0o600); err != nil {
 		return err
 	}
+	ph.done("tables image")
 	if err := s.saveSysV(tables); err != nil {
 		return err
 	}
+	ph.done("sysv save")
 	if err := s.dump(ctx, tables); err != nil {
 		return err
 	}
-	return writeManifest(s.dir, s.m)
+	ph.done("criu dump")
+	if err := writeManifest(s.dir, s.m); err != nil {
+		return err
+	}
+	ph.done("manifest")
+	return nil
 }
 
 // saveSysV saves the objects the tables name that pass the teardown

@@ -41,8 +41,10 @@ func restoreAction(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("detach") {
-		// Bad images are refused here, before anything starts.
-		if _, err := snapshot.Check(cfg, c.String("image")); err != nil {
+		// Bad images are refused here, before anything starts; the
+		// checksums, which read the whole image, once, by the supervisor
+		// before it changes anything.
+		if _, err := snapshot.Precheck(cfg, c.String("image")); err != nil {
 			return err
 		}
 		return detachRestore(c, cfg.StateDir, cfg.LogLevel, cfg.Path)

@@ -239,7 +239,7 @@ func TestRestoreBadInput(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: "image is corrupt: criu/pages-1.img has sha256 ",
+			want: "image is corrupt: criu/pages-1.img has checksum ",
 		},
 		{
 			name: "corrupt tables",
@@ -253,7 +253,7 @@ func TestRestoreBadInput(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: "image is corrupt: tables.img has sha256 ",
+			want: "image is corrupt: tables.img has checksum ",
 		},
 		{
 			name:   "missing file",
@@ -263,9 +263,16 @@ func TestRestoreBadInput(t *testing.T) {
 		{
 			name: "newer format",
 			damage: func(t *testing.T, dir string) {
-				editJSON(t, filepath.Join(dir, "manifest.json"), func(m map[string]any) { m["format"] = 2 })
+				editJSON(t, filepath.Join(dir, "manifest.json"), func(m map[string]any) { m["format"] = 3 })
 			},
-			want: "unknown image format 2: this vrid reads format 1 (restore with the vrid that took the snapshot)",
+			want: "unknown image format 3: this vrid reads format 2 (restore with the vrid that took the snapshot)",
+		},
+		{
+			name: "format 1, sha256 checksums",
+			damage: func(t *testing.T, dir string) {
+				editJSON(t, filepath.Join(dir, "manifest.json"), func(m map[string]any) { m["format"] = 1 })
+			},
+			want: "unknown image format 1: this vrid reads format 2 (restore with the vrid that took the snapshot)",
 		},
 		{
 			name: "other libvrid build",
