@@ -110,7 +110,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	c.cfg = cfg
 	// A restored container's process exists once Start restores it.
 	if c.restore == nil {
-		if err := created(cfg, c.inject.AID, r.ID, r.Bundle, resp.Pid); err != nil {
+		if err := created(cfg, c.inject.AID, r.ID, r.Bundle, spec, resp.Pid); err != nil {
 			_, _ = s.TTRPCTaskService.Delete(ctx, &taskAPI.DeleteRequest{ID: r.ID})
 			undo()
 			return fail(err)
@@ -126,12 +126,12 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 // created records the new container in its chain (hooks.Created): runc
 // init waits for the start, so the process the kernel describes is still
 // runc's, in the namespaces and cgroup runc gave it.
-func created(cfg *config.Config, aid vresource.AID, id, bundle string, pid uint32) error {
+func created(cfg *config.Config, aid vresource.AID, id, bundle string, spec *specs.Spec, pid uint32) error {
 	reg, err := chain.OpenRegistry(cfg)
 	if err != nil {
 		return err
 	}
-	return hooks.Created(cfg, reg, aid, &specs.State{ID: id, Pid: int(pid), Bundle: bundle})
+	return hooks.Created(cfg, reg, aid, &specs.State{ID: id, Pid: int(pid), Bundle: bundle}, spec)
 }
 
 // CRI marks a pod's sandbox container, the pause process that only holds
@@ -220,23 +220,12 @@ func chainFor(cfg *config.Config, reg vresource.Registry, id string, spec *specs
 	return ch, err == nil, err
 }
 
-// register registers the chain m owns, with who may join it.  Until its
-// facts are stored, nobody may.
+// register registers the chain m owns, with who may join it, in one
+// write: nobody sees the chain before its facts.
 func register(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner, m member) (vresource.Chain, error) {
-	ch, err := chain.Register(cfg, reg, name, owner)
-	if err != nil {
-		return ch, err
-	}
-	err = reg.Update(ch.AID, func(c *vresource.Chain) error {
-		m.record(&c.Facts)
-		return nil
-	})
-	if err != nil {
-		_ = chain.Forget(cfg, reg, ch)
-		return ch, err
-	}
-	m.record(&ch.Facts)
-	return ch, nil
+	var facts vresource.Facts
+	m.record(&facts)
+	return chain.Register(cfg, reg, name, owner, facts)
 }
 
 // liveChain finds the running chain m asks to join, and checks that it

@@ -219,10 +219,11 @@ func (r *FileRegistry) update(fn func(*registryFile) error) error {
 	if err != nil {
 		return err
 	}
+	next := f.NextAID
 	if err := fn(f); err != nil {
 		return err
 	}
-	return r.store(f)
+	return r.store(f, f.NextAID != next)
 }
 
 // lock takes the registry flock.  Each call opens the lock file anew: an
@@ -248,10 +249,14 @@ func (r *FileRegistry) lock() (unlock func(), err error) {
 }
 
 // store writes the registry to a temporary file, syncs it and renames it
-// into place, then syncs the directory: an AID handed out is on disk
-// before anyone uses it, so a crash can't make it be handed out again.
-// On an in-memory filesystem the rename alone is enough.
-func (r *FileRegistry) store(f *registryFile) error {
+// into place.  A crash keeps the old file or the new one, whole: never
+// one half-written.  When next_aid grew (handedOut), it syncs the
+// directory too: an AID handed out is on disk before anyone uses it, so
+// a crash can't make it be handed out again.  Any other change may be
+// lost in a crash that ends every chain anyway; the file it falls back
+// to holds the same next_aid.  On an in-memory filesystem the rename
+// alone is enough.
+func (r *FileRegistry) store(f *registryFile, handedOut bool) error {
 	if f.Chains == nil {
 		f.Chains = []Chain{} // "chains": [], not null
 	}
@@ -277,7 +282,7 @@ func (r *FileRegistry) store(f *registryFile) error {
 	if err := os.Rename(tmp.Name(), r.jsonPath()); err != nil {
 		return err
 	}
-	if r.inMemory {
+	if r.inMemory || !handedOut {
 		return nil
 	}
 	return syncDir(r.dir)
