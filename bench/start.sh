@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
 
 ROUNDS=${ROUNDS:-11}
-export VRID_CTRD_DIR=/run/vrid-bench/containerd
+export VRID_CTRD_DIR=${VRID_CTRD_DIR:-/run/vrid-bench/containerd}
 work=$(mktemp -d /tmp/vrid-bench-start.XXXXXX)
 cleanup() {
 	scripts/test-containerd.sh stop >/dev/null 2>&1 || true

@@ -17,10 +17,10 @@ import (
 // table file is bind-mounted into the container, so it exists before the
 // runtime creates the container.
 
-// Register registers a chain and makes its directory, without tables.  On
-// failure nothing stays registered.
-func Register(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner) (vresource.Chain, error) {
-	return register(cfg, reg, vresource.Registration{Name: name, Owner: owner}, true)
+// Register registers a chain with the facts known so far and makes its
+// directory, without tables.  On failure nothing stays registered.
+func Register(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner, facts vresource.Facts) (vresource.Chain, error) {
+	return register(cfg, reg, vresource.Registration{Name: name, Owner: owner, Facts: facts}, true)
 }
 
 // register is Register with what is known so far: facts, a cgroup.

@@ -38,8 +38,9 @@ func ReadState(r io.Reader) (*specs.State, error) {
 // aid, and the facts of its namespaces, cgroup and uids.  The shim created
 // the chain's tables before the runtime bind-mounted them into the
 // container (shim.prepare); Created only makes sure that they are still
-// there, reached through no symlink.
-func Created(cfg *config.Config, reg vresource.Registry, aid vresource.AID, state *specs.State) error {
+// there, reached through no symlink.  spec is the one the runtime was
+// given, as the shim saved it in the bundle.
+func Created(cfg *config.Config, reg vresource.Registry, aid vresource.AID, state *specs.State, spec *specs.Spec) error {
 	ch, err := reg.Get(aid.String())
 	if err != nil {
 		return fmt.Errorf("container %s: %w (was it created by containerd-shim-vrid-v1?)", state.ID, err)
@@ -50,10 +51,6 @@ func Created(cfg *config.Config, reg vresource.Registry, aid vresource.AID, stat
 	if state.Pid > 0 {
 		// runc init runs nothing of the container's yet: the namespaces
 		// it is in are the ones runc gave it.
-		spec, err := oci.LoadSpec(state.Bundle)
-		if err != nil {
-			return fmt.Errorf("container %s: %w", state.ID, err)
-		}
 		facts, err := containerFacts(state, spec)
 		if err != nil {
 			return fmt.Errorf("container %s: %w", state.ID, err)

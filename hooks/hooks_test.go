@@ -30,7 +30,7 @@ func setup(t *testing.T) (*config.Config, vresource.Registry, vresource.Chain) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := chain.Register(&cfg, reg, "c1", owner)
+	ch, err := chain.Register(&cfg, reg, "c1", owner, vresource.Facts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,20 +68,16 @@ func TestReadState(t *testing.T) {
 
 func TestCreated(t *testing.T) {
 	cfg, reg, ch := setup(t)
-	bundle := t.TempDir()
 	spec := &specs.Spec{Process: &specs.Process{User: specs.User{UID: 1000}}, Linux: &specs.Linux{}}
-	if err := oci.SaveSpec(bundle, spec); err != nil {
-		t.Fatal(err)
-	}
-	state := &specs.State{ID: "c1", Pid: os.Getpid(), Bundle: bundle}
-	if err := Created(cfg, reg, ch.AID, state); !errors.Is(err, os.ErrNotExist) {
+	state := &specs.State{ID: "c1", Pid: os.Getpid(), Bundle: t.TempDir()}
+	if err := Created(cfg, reg, ch.AID, state, spec); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("no tables: %v, want ErrNotExist", err)
 	}
 	if err := chain.CreateTables(cfg, ch, 0o666); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 { // a second run keeps what the first made
-		if err := Created(cfg, reg, ch.AID, state); err != nil {
+		if err := Created(cfg, reg, ch.AID, state, spec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,7 +94,7 @@ func TestCreated(t *testing.T) {
 	if f := got.Facts; f.IPCNS != ipc || f.PIDNS != pid || !slices.Equal(f.UIDs, []uint32{1000}) || f.IPCAdmin || f.Cgroup != cg {
 		t.Errorf("facts %+v, want ipc %s, pid %s, uids [1000], no IPC admin, cgroup %s", f, ipc, pid, cg)
 	}
-	if err := Created(cfg, reg, 999, state); !errors.Is(err, vresource.ErrUnknownChain) {
+	if err := Created(cfg, reg, 999, state, spec); !errors.Is(err, vresource.ErrUnknownChain) {
 		t.Errorf("unknown AID: %v", err)
 	}
 }
@@ -118,11 +114,7 @@ func TestCreatedOtherPIDNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bundle := t.TempDir()
-	if err := oci.SaveSpec(bundle, &specs.Spec{Process: &specs.Process{}}); err != nil {
-		t.Fatal(err)
-	}
-	err = Created(cfg, reg, ch.AID, &specs.State{ID: "c2", Pid: os.Getpid(), Bundle: bundle})
+	err = Created(cfg, reg, ch.AID, &specs.State{ID: "c2", Pid: os.Getpid(), Bundle: t.TempDir()}, &specs.Spec{Process: &specs.Process{}})
 	want := " is not its chain's 4:1: the containers of a chain must share one"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want one saying %q", err, want)
@@ -162,7 +154,9 @@ func TestSharePIDNamespace(t *testing.T) {
 // the link aims at is as it was.
 func TestPlantedSymlink(t *testing.T) {
 	stages := map[string]func(*config.Config, vresource.Registry, vresource.AID, *specs.State) error{
-		"created":  Created,
+		"created": func(cfg *config.Config, reg vresource.Registry, aid vresource.AID, state *specs.State) error {
+			return Created(cfg, reg, aid, state, &specs.Spec{Process: &specs.Process{}})
+		},
 		"poststop": Poststop,
 	}
 	for name, stage := range stages {

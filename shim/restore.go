@@ -214,7 +214,11 @@ func (s *Service) startRestored(ctx context.Context, c *container, r *taskAPI.St
 	}
 	// The restored processes run already: what the kernel says of them
 	// now is as trustworthy as what a running container says (docs/security.md).
-	if err := created(c.cfg, c.inject.AID, r.ID, c.bundle, resp.Pid); err != nil {
+	saved, err := oci.LoadSpec(c.bundle)
+	if err == nil {
+		err = created(c.cfg, c.inject.AID, r.ID, c.bundle, saved, resp.Pid)
+	}
+	if err != nil {
 		log.G(ctx).WithError(err).Warnf("vrid: container %s restored, but its facts are not recorded", r.ID)
 	}
 	log.G(ctx).WithField("aid", c.inject.AID).Infof("vrid: container %s restored", r.ID)

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,10 +30,53 @@ type FileRegistry struct {
 var _ Registry = (*FileRegistry)(nil)
 
 // registryFile is the JSON document.  NextAID only grows: it is how AIDs
-// are never reused.
+// are never reused.  A crash of the machine may lose the last writes,
+// and with them the growth of NextAID; it always starts another boot.
+// So every AID handed out in boot Boot is below ReservedAID, which is on
+// disk, directory synced, before one is handed out: the first write of
+// the next boot moves NextAID up to it.  Only raising ReservedAID, a
+// block of AIDs at a time, costs the directory sync.
 type registryFile struct {
-	NextAID AID     `json:"next_aid"`
-	Chains  []Chain `json:"chains"`
+	NextAID     AID     `json:"next_aid"`
+	ReservedAID AID     `json:"reserved_aid,omitempty"`
+	Boot        string  `json:"boot,omitempty"` // /proc/sys/kernel/random/boot_id
+	Chains      []Chain `json:"chains"`
+}
+
+// aidBlock is how many AIDs one directory sync reserves.
+const aidBlock = 256
+
+// bootID names this boot of the machine; "" if unknown, and then every
+// AID handed out is synced.
+var bootID = sync.OnceValue(func() string {
+	data, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+})
+
+// reserve keeps the AIDs handed out below ReservedAID (registryFile),
+// and says whether it moved it: the write must then be synced.
+func (f *registryFile) reserve(handedOut bool) (moved bool) {
+	boot := bootID()
+	switch {
+	case boot == "":
+		return handedOut
+	case f.NextAID > f.ReservedAID || f.Boot != boot:
+		f.Boot = boot
+		f.ReservedAID = f.NextAID + aidBlock
+		return true
+	}
+	return false
+}
+
+// sinceBoot moves NextAID past every AID a crash may have lost: in the
+// boot that wrote the file, any below ReservedAID.
+func (f *registryFile) sinceBoot() {
+	if f.Boot != "" && f.Boot != bootID() {
+		f.NextAID = max(f.NextAID, f.ReservedAID)
+	}
 }
 
 // OpenFileRegistry uses stateDir, made if missing, for the registry files.
@@ -219,10 +264,12 @@ func (r *FileRegistry) update(fn func(*registryFile) error) error {
 	if err != nil {
 		return err
 	}
+	f.sinceBoot()
+	next := f.NextAID
 	if err := fn(f); err != nil {
 		return err
 	}
-	return r.store(f)
+	return r.store(f, f.reserve(f.NextAID != next))
 }
 
 // lock takes the registry flock.  Each call opens the lock file anew: an
@@ -248,10 +295,12 @@ func (r *FileRegistry) lock() (unlock func(), err error) {
 }
 
 // store writes the registry to a temporary file, syncs it and renames it
-// into place, then syncs the directory: an AID handed out is on disk
-// before anyone uses it, so a crash can't make it be handed out again.
-// On an in-memory filesystem the rename alone is enough.
-func (r *FileRegistry) store(f *registryFile) error {
+// into place.  A crash keeps the old file or the new one, whole: never
+// one half-written.  durable: it syncs the directory too, so that a
+// crash keeps the new one (ReservedAID moved).  Any other change may be
+// lost in a crash, which ends every chain anyway.  On an in-memory
+// filesystem the rename alone is enough.
+func (r *FileRegistry) store(f *registryFile, durable bool) error {
 	if f.Chains == nil {
 		f.Chains = []Chain{} // "chains": [], not null
 	}
@@ -277,7 +326,7 @@ func (r *FileRegistry) store(f *registryFile) error {
 	if err := os.Rename(tmp.Name(), r.jsonPath()); err != nil {
 		return err
 	}
-	if r.inMemory {
+	if r.inMemory || !durable {
 		return nil
 	}
 	return syncDir(r.dir)

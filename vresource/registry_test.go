@@ -406,3 +406,56 @@ func TestRegisterCgroupPath(t *testing.T) {
 		}
 	}
 }
+
+// TestAIDsAfterReboot: a registry written in another boot may have lost
+// the last growth of next_aid in a crash, so AIDs go on from its
+// reserved_aid; in this boot, from next_aid.  The first write of a boot
+// reserves a block past next_aid, the next one once next_aid passes it.
+func TestAIDsAfterReboot(t *testing.T) {
+	tests := []struct {
+		name          string
+		boot          string
+		wantAIDs      []AID
+		wantReserved  AID
+		wantNextAfter AID
+	}{
+		{"this boot", bootID(), []AID{5, 6}, 300, 7},
+		{"another boot", "another-boot", []AID{300, 301}, 301 + aidBlock, 302},
+		{"no boot recorded", "", []AID{5, 6}, 6 + aidBlock, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRegistry(t)
+			reserved := AID(300)
+			if tt.boot == "" {
+				reserved = 0
+			}
+			data, err := json.Marshal(registryFile{NextAID: 5, ReservedAID: reserved, Boot: tt.boot, Chains: []Chain{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(r.jsonPath(), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var got []AID
+			for range tt.wantAIDs {
+				c, err := r.Register(Registration{Owner: selfOwner(t)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, c.AID)
+			}
+			if !slices.Equal(got, tt.wantAIDs) {
+				t.Errorf("AIDs %v, want %v", got, tt.wantAIDs)
+			}
+			f, err := r.load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.NextAID != tt.wantNextAfter || f.ReservedAID != tt.wantReserved || f.Boot != bootID() {
+				t.Errorf("next_aid %d, reserved_aid %d, boot %q; want %d, %d, %q",
+					f.NextAID, f.ReservedAID, f.Boot, tt.wantNextAfter, tt.wantReserved, bootID())
+			}
+		})
+	}
+}
