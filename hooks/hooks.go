@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime"
 
@@ -52,6 +53,12 @@ func Created(cfg *config.Config, reg vresource.Registry, aid vresource.AID, stat
 		// runc init runs nothing of the container's yet: the namespaces
 		// it is in are the ones runc gave it.
 		facts, err := containerFacts(state, spec)
+		if errors.Is(err, fs.ErrNotExist) {
+			// The init is gone already (killed before its start): the
+			// container stops with no process, and the chain keeps no
+			// facts, so teardown removes nothing it can't vouch for.
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("container %s: %w", state.ID, err)
 		}

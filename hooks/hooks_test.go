@@ -3,6 +3,7 @@ package hooks
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -96,6 +97,29 @@ func TestCreated(t *testing.T) {
 	}
 	if err := Created(cfg, reg, 999, state, spec); !errors.Is(err, vresource.ErrUnknownChain) {
 		t.Errorf("unknown AID: %v", err)
+	}
+}
+
+// A container whose init was killed before its start (runc's failpoint
+// in containerd's TestIssue9103) is created with no facts: the task then
+// stops, as under runc.v2.
+func TestCreatedInitGone(t *testing.T) {
+	cfg, reg, ch := setup(t)
+	if err := chain.CreateTables(cfg, ch, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	spec := &specs.Spec{Process: &specs.Process{}, Linux: &specs.Linux{}}
+	state := &specs.State{ID: "c1", Pid: gone.Process.Pid, Bundle: t.TempDir()}
+	if err := Created(cfg, reg, ch.AID, state, spec); err != nil {
+		t.Fatalf("init gone: %v, want no error", err)
+	}
+	got, err := reg.Get(ch.AID.String())
+	if err != nil || got.RootPid != 0 || !got.Facts.IPCNS.IsZero() || got.Facts.Cgroup != "" {
+		t.Errorf("chain %+v (%v): want no root pid and no facts", got, err)
 	}
 }
 
