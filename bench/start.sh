@@ -28,9 +28,18 @@ scripts/test-containerd.sh start >/dev/null
 eval "$(scripts/test-containerd.sh env)"
 ctr() { command ctr --namespace vrid-bench "$@"; }
 
-gcc -O2 -Wall -o "$work/counter" demo/counter.c
-test/ociimage/build.sh "$work/img" bench:latest "$work/counter=/counter" >/dev/null
+# A dynamically linked program that waits to be killed: the start is the
+# runtime's, not the program's work.
+printf '#include <unistd.h>\nint main(void) { for (;;) pause(); }\n' >"$work/sleeper.c"
+gcc -O2 -Wall -o "$work/sleeper" "$work/sleeper.c"
+test/ociimage/build.sh "$work/img" bench:latest "$work/sleeper=/sleeper" >/dev/null
 ctr images import --all-platforms "$work/img/bench_latest.tar" >/dev/null
+# What an interrupted run left in the namespace would make every start fail.
+for id in $(ctr containers ls -q); do
+	ctr task kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+	ctr task delete -f "$id" >/dev/null 2>&1 || true
+	ctr containers delete "$id" >/dev/null 2>&1 || true
+done
 
 start_ms() {	# RUNTIME ID: prints the ms `ctr run -d` took
 	local flags=(--runtime "$1")
@@ -41,10 +50,10 @@ start_ms() {	# RUNTIME ID: prints the ms `ctr run -d` took
 	fi
 	local t0 t1
 	t0=$(date +%s%N)
-	ctr run -d $VRID_CTR_RUN_FLAGS "${flags[@]}" localhost/vrid/bench:latest "$2" /counter 0 0 >/dev/null
+	ctr run -d $VRID_CTR_RUN_FLAGS "${flags[@]}" localhost/vrid/bench:latest "$2" /sleeper >/dev/null
 	t1=$(date +%s%N)
 	echo $(((t1 - t0) / 1000000))
-	ctr task kill "$2" >/dev/null
+	ctr task kill -s SIGKILL "$2" >/dev/null
 	for _ in $(seq 100); do
 		ctr task ls | grep -q "^$2 .*STOPPED" && break
 		sleep 0.05
