@@ -171,7 +171,6 @@ static long open_tables(const char *path)
 	long fd = vrid_sys(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0, 0, 0);
 	struct vrid_header h;
 	struct stat st;
-	char link[32];
 	long inherited, aid;
 
 	if (fd >= 0 || env_int("VRID_TABLE_FD", &inherited) < 0 || inherited < 0 ||
@@ -181,8 +180,7 @@ static long open_tables(const char *path)
 	    vrid_sys(SYS_pread64, inherited, (long)&h, sizeof(h), 0, 0, 0) != (long)sizeof(h) ||
 	    h.magic != VRID_MAGIC || (long)h.aid != aid)
 		return fd;
-	snprintf(link, sizeof(link), "/proc/self/fd/%ld", inherited);
-	return vrid_sys(SYS_openat, AT_FDCWD, (long)link, O_RDWR | O_CLOEXEC, 0, 0, 0);
+	return vrid_reopen((int)inherited);
 }
 
 /* Maps and checks the table file at path for chain aid; NULL, or why not in why. */

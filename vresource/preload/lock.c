@@ -155,6 +155,14 @@ static void fd_link(char *link, int fd)
 	link[len] = 0;
 }
 
+long vrid_reopen(int fd)
+{
+	char link[32];
+
+	fd_link(link, fd);
+	return vrid_sys(SYS_openat, AT_FDCWD, (long)link, O_RDWR | O_CLOEXEC, 0, 0, 0);
+}
+
 /*
  * A description of our own through the inherited fd, for a process that
  * may not reach the table by its path any more: its parent dropped root
@@ -163,11 +171,8 @@ static void fd_link(char *link, int fd)
  */
 static int reopen_inherited(struct vrid_table *t, int inherited)
 {
-	char link[32];
-	long fd;
+	long fd = vrid_reopen(inherited);
 
-	fd_link(link, inherited);
-	fd = vrid_sys(SYS_openat, AT_FDCWD, (long)link, O_RDWR | O_CLOEXEC, 0, 0, 0);
 	if (fd >= 0 && !is_table_fd(t, (int)fd)) {
 		close_fd(fd);
 		return -ESTALE;

@@ -188,6 +188,12 @@ VRID_HIDDEN int vrid_lock(struct vrid_table *t, sigset_t *saved);
 VRID_HIDDEN void vrid_unlock(struct vrid_table *t, const sigset_t *saved);
 /* The file's fd from attach becomes this process's lock description. */
 VRID_HIDDEN void vrid_lock_adopt(struct vrid_table *t, int fd);
+/*
+ * A new read-write description of the file open at fd, through
+ * /proc/self/fd/<fd>: the magic link skips the path, so a process that
+ * dropped root reaches a file it holds; the file's own mode decides.
+ */
+VRID_HIDDEN long vrid_reopen(int fd);
 /* In a new child: a description of its own; an error if it can't open one. */
 VRID_HIDDEN int vrid_lock_after_fork(struct vrid_table *t);
 /*
