@@ -38,6 +38,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "PR_SET_CHILD_SUBREAPER:", err)
 		os.Exit(1)
 	}
+	// A shell job's session leader must be in the tree's pid namespace,
+	// which a test run from a parent namespace's session is not.
+	if sid, _ := unix.Getsid(0); sid == 0 {
+		if _, err := unix.Setsid(); err != nil {
+			fmt.Fprintln(os.Stderr, "setsid:", err)
+			os.Exit(1)
+		}
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -178,6 +186,7 @@ var (
 	fixtureMu  sync.Mutex
 	fixtureDir string
 	fixtures   = map[treeMode]*dumped{}
+	fixtureErr = map[treeMode]error{} // a failed dump, reported to every test that needs it
 )
 
 // treeDump returns the shared dump of the tree program started in mode.
@@ -189,6 +198,9 @@ func treeDump(t *testing.T, mode treeMode) *dumped {
 	defer fixtureMu.Unlock()
 	if d := fixtures[mode]; d != nil {
 		return d
+	}
+	if err := fixtureErr[mode]; err != nil {
+		t.Fatal(err)
 	}
 	var err error
 	if fixtureDir == "" {
@@ -202,7 +214,8 @@ func treeDump(t *testing.T, mode treeMode) *dumped {
 	}
 	d, err := dumpTree(t, bin, dir, mode)
 	if err != nil {
-		t.Fatalf("dump the tree program (%v): %v", mode, err)
+		fixtureErr[mode] = fmt.Errorf("dump the tree program (%v): %w", mode, err)
+		t.Fatal(fixtureErr[mode])
 	}
 	fixtures[mode] = d
 	return d

@@ -77,21 +77,8 @@ func stay() error { return nil }
 // nsPidOf is the pid of host process pid in its own pid namespace (the
 // last field of NSpid), as a container's tables hold it.
 func nsPidOf(pid int) (int32, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
-			f := strings.Fields(v)
-			if len(f) == 0 {
-				break
-			}
-			n, err := strconv.Atoi(f[len(f)-1])
-			return int32(n), err
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status: no NSpid", pid)
+	n, err := vresource.InnermostID(pid, "NSpid")
+	return int32(n), err
 }
 
 // hostPidIn finds the host pid of pid nsPid of the pid namespace of host

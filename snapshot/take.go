@@ -68,6 +68,11 @@ func Take(ctx context.Context, o Options) (*Manifest, error) {
 	case ch.RootPid <= 0:
 		return fail(fmt.Errorf("%w: its root process is not known yet", ErrNotRunning))
 	}
+	if sid, err := vresource.InnermostID(ch.RootPid, "NSsid"); err == nil && sid == 0 {
+		// CRIU refuses such a tree, after freezing it: say why first.
+		return fail(errors.New("its root's session began outside this pid namespace, so CRIU cannot dump it: " +
+			"start the chain in a session of its own (`vrid run --detach`, or `setsid vrid run ...`)"))
+	}
 	image, err := filepath.Abs(o.Image)
 	if err != nil {
 		return fail(err)
@@ -84,7 +89,7 @@ func Take(ctx context.Context, o Options) (*Manifest, error) {
 	if err != nil {
 		return fail(err)
 	}
-	m.ShellJob = true // vrid run's supervisor leads the root's session
+	m.ShellJob = true // the root's session leader is vrid run's caller, or its supervisor
 	tmp, err := os.MkdirTemp(filepath.Dir(image), "."+filepath.Base(image)+".tmp-")
 	if err != nil {
 		return fail(err)

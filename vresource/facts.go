@@ -3,6 +3,8 @@ package vresource
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -92,4 +94,30 @@ func NamespaceOfFD(fd int) (NamespaceID, error) {
 		return NamespaceID{}, fmt.Errorf("namespace of fd %d: %w", fd, err)
 	}
 	return NamespaceID{Dev: st.Dev, Ino: st.Ino}, nil
+}
+
+// InnermostID reads a per-namespace id of process pid from the last field
+// of an NS line of /proc/<pid>/status (field "NSpid", "NSpgid" or
+// "NSsid"): the id as the process's own pid namespace numbers it, where 0
+// means the leader lives in an ancestor namespace.
+func InnermostID(pid int, field string) (int, error) {
+	path := "/proc/" + strconv.Itoa(pid) + "/status"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				break
+			}
+			n, err := strconv.Atoi(f[len(f)-1])
+			if err != nil {
+				return 0, fmt.Errorf("%s: %s: %w", path, field, err)
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: no %s", path, field)
 }

@@ -175,21 +175,8 @@ func pidNamespaceOf(root int) map[int32]int {
 
 // innermostPid reads the last NSpid field: the pid in the process's own namespace.
 func innermostPid(pid int) (int32, bool) {
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, false
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
-			f := strings.Fields(v)
-			if len(f) == 0 {
-				return 0, false
-			}
-			n, err := strconv.Atoi(f[len(f)-1])
-			return int32(n), err == nil
-		}
-	}
-	return 0, false
+	n, err := vresource.InnermostID(pid, "NSpid")
+	return int32(n), err == nil
 }
 
 func isProcess(pid int) bool {

@@ -90,6 +90,16 @@ func setupAndRun(m *testing.M) int {
 		setupError = fmt.Errorf("these tests run as root")
 		return m.Run()
 	}
+	// The chains these tests dump are shell jobs of this process's
+	// session, whose leader CRIU needs in their pid namespace: a run
+	// from a parent namespace's session (as CI's may be) gets a session
+	// of its own here.
+	if sid, _ := unix.Getsid(0); sid == 0 {
+		if _, err := unix.Setsid(); err != nil {
+			fmt.Fprintln(os.Stderr, "setsid:", err)
+			return 1
+		}
+	}
 	tmp, err := os.MkdirTemp("", "vrid-core-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
