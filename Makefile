@@ -25,6 +25,11 @@ GO_BINS := bin/vrid bin/containerd-shim-vrid-v1 bin/vrid-hook
 GO_TAGS := urfave_cli_no_docs
 # Package vresource builds the preload library's table engine through cgo.
 export CGO_ENABLED := 1
+# Package vresource #includes the engine's sources from $(PRELOAD_DIR),
+# which Go's build cache does not watch: their hash in CGO_CFLAGS does
+# (vresource's TestEngineIsCurrent checks it).
+ENGINE_SOURCES := 0x$(shell cat $(sort $(PRELOAD_SRC) $(PRELOAD_HDR)) | sha256sum | cut -c1-15)
+export CGO_CFLAGS := -O2 -g -DVRID_ENGINE_SOURCES=$(ENGINE_SOURCES)
 GO_SRC  := $(shell find . -name '*.go' -not -path './_output/*' 2>/dev/null) go.mod go.sum \
 	$(wildcard vresource/*.c vresource/*.h) $(PRELOAD_SRC) $(PRELOAD_HDR)
 

@@ -35,8 +35,9 @@ make all
 
 export VRID_CTRD_DIR=/run/vrid-demo/containerd
 work=$(mktemp -d /tmp/vrid-demo.XXXXXX)
-# Sequential ids make the mapping visible: virtual pids from 1000 and IPC
-# ids from 1, whatever the kernel hands out.
+# Sequential ids make the mapping visible: virtual pids from 1000 (a
+# container's init stays 1) and IPC ids from 1, whatever the kernel hands
+# out.
 cfg=$work/vrid.toml
 state=$VRID_CTRD_DIR/vrid-state
 cat >"$cfg" <<TOML

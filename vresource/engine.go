@@ -12,6 +12,14 @@ package vresource
 #cgo CFLAGS: -Wall -Wextra -Werror -Wshadow
 #include <stdlib.h>
 #include "engine_host.h"
+
+// The Makefile's hash of the preload sources this package was built from
+// (0: built without it).  Go's build cache does not watch files included
+// from another directory; a hash in CGO_CFLAGS makes it rebuild.
+#ifndef VRID_ENGINE_SOURCES
+#define VRID_ENGINE_SOURCES 0
+#endif
+static unsigned long long engine_sources(void) { return VRID_ENGINE_SOURCES; }
 */
 import "C"
 
@@ -204,3 +212,7 @@ func cAlloc(size int) []byte {
 func cFree(mem []byte) {
 	C.free(unsafe.Pointer(&mem[0]))
 }
+
+// engineSources is the hash of the preload sources the engine was built
+// from, as the Makefile computes it (0 outside make).
+func engineSources() uint64 { return uint64(C.engine_sources()) }

@@ -149,6 +149,9 @@ func TestBindPolicy(t *testing.T) {
 		{"sequential pids from 1000", true, nil, []bind{
 			{PID, 4242, 1000}, {PID, 4243, 1001}, {PID, 77, 1002}, {PID, 4242, 1000},
 		}},
+		{"sequential keeps a pid namespace's init at 1", true, nil, []bind{
+			{PID, 7, 1000}, {PID, 1, 1}, {PID, 2, 1001}, {Sem, 1, 1}, {Shm, 1, 1}, {Msg, 3, 1}, {Msg, 1, 2},
+		}},
 		{"sequential ipc ids from 1", true, nil, []bind{
 			{Sem, 5, 1}, {Sem, 9, 2}, {Shm, 9, 1}, {Msg, 65536, 1},
 		}},
@@ -179,10 +182,10 @@ func TestBindPolicy(t *testing.T) {
 func TestFreshWraps(t *testing.T) {
 	tb := newTables(t, TableOptions{Sequential: true})
 	descOf(tb, PID).FreshNext = PIDFreshMax
-	if got := mustBind(t, tb, PID, 1); got != PIDFreshMax {
+	if got := mustBind(t, tb, PID, 5); got != PIDFreshMax {
 		t.Errorf("first bind %d, want %d", got, PIDFreshMax)
 	}
-	if got := mustBind(t, tb, PID, 2); got != PIDFreshBase {
+	if got := mustBind(t, tb, PID, 6); got != PIDFreshBase {
 		t.Errorf("bind after the end %d, want %d", got, PIDFreshBase)
 	}
 }

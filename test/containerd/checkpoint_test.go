@@ -24,16 +24,33 @@ import (
 // sends it SIGUSR1, into OUT/check-N of a host directory bind-mounted at
 // /out.
 
-// checkLines is what ckpt writes when every check passes; the semaphore
-// reads 7 at the first check and one more at each later one.
-func checkLines(sem int) []string {
-	return []string{"pid=1000", "kill=ok", "child=1001 ppid=1000", "sem=" + strconv.Itoa(sem),
-		"shm=ok", "keys=ok", "msg=hello", "thread=ok"}
+// Virtual pids of ckpt's root under sequential ids: its pid namespace's
+// init keeps pid 1; in a namespace whose init is another's, it gets the
+// first fresh pid.  Its child gets the next fresh one.
+const (
+	ownInit   = 1
+	sharedPID = 1000
+)
+
+func ckptChild(root int) int {
+	if root == ownInit {
+		return 1000
+	}
+	return root + 1
+}
+
+// checkLines is what ckpt with root vpid root writes when every check
+// passes; the semaphore reads 7 at the first check and one more at each
+// later one.
+func checkLines(root, sem int) []string {
+	return []string{fmt.Sprintf("pid=%d", root), "kill=ok", fmt.Sprintf("child=%d ppid=%d", ckptChild(root), root),
+		"sem=" + strconv.Itoa(sem), "shm=ok", "keys=ok", "msg=hello", "thread=ok"}
 }
 
 // ckptRun starts ckpt in a vrid container that writes into a new
-// directory, and waits until it is ready.  It returns that directory.
-func (e *env) ckptRun(t *testing.T, id, key string, extra ...string) string {
+// directory, and waits until it is ready with virtual pid root.  It
+// returns that directory.
+func (e *env) ckptRun(t *testing.T, id, key string, root int, extra ...string) string {
 	t.Helper()
 	out := t.TempDir()
 	if err := os.Chmod(out, 0o777); err != nil {
@@ -42,8 +59,8 @@ func (e *env) ckptRun(t *testing.T, id, key string, extra ...string) string {
 	extra = append(extra, "--mount", "type=bind,src="+out+",dst=/out,options=rbind:rw")
 	e.startProbe(t, vridRuntime, id, extra, "/ckpt", "/out", key)
 	ready := readReport(t, out, "ready")
-	if len(ready) != 1 || ready[0] != "ready pid=1000 child=1001" {
-		t.Fatalf("ckpt in %s: %q, want \"ready pid=1000 child=1001\"", id, ready)
+	if want := fmt.Sprintf("ready pid=%d child=%d", root, ckptChild(root)); len(ready) != 1 || ready[0] != want {
+		t.Fatalf("ckpt in %s: %q, want %q", id, ready, want)
 	}
 	return out
 }
@@ -122,8 +139,8 @@ func sysvIDs(t *testing.T, stateDir, name string) map[vresource.ResourceType][]i
 func TestCheckpointMovedTwice(t *testing.T) {
 	e := testEnv(t)
 	const first, second, third = "vt-ck-1", "vt-ck-2", "vt-ck-3"
-	out := e.ckptRun(t, first, "0x4242")
-	e.ckptCheck(t, first, out, 1, checkLines(7))
+	out := e.ckptRun(t, first, "0x4242", ownInit)
+	e.ckptCheck(t, first, out, 1, checkLines(ownInit, 7))
 	e.checkpoint(t, first, "vrid-test/ck:1")
 	firstChain, _ := chainNamed(t, e.stateDir, first)
 	e.stopProbe(t, first)
@@ -136,7 +153,7 @@ func TestCheckpointMovedTwice(t *testing.T) {
 	if !ok || ch.AID == firstChain.AID {
 		t.Fatalf("restored chain %q: %+v (found %v), want a new AID, not %d", second, ch, ok, firstChain.AID)
 	}
-	e.ckptCheck(t, second, out, 2, checkLines(8))
+	e.ckptCheck(t, second, out, 2, checkLines(ownInit, 8))
 	e.checkpoint(t, second, "vrid-test/ck:2")
 	e.stopProbe(t, second)
 	assertNoChain(t, e.stateDir, second)
@@ -144,7 +161,7 @@ func TestCheckpointMovedTwice(t *testing.T) {
 	if err := e.restore(t, third, "vrid-test/ck:2"); err != nil {
 		t.Fatal(err)
 	}
-	e.ckptCheck(t, third, out, 3, checkLines(9))
+	e.ckptCheck(t, third, out, 3, checkLines(ownInit, 9))
 	e.stopProbe(t, third)
 	assertNoChain(t, e.stateDir, third)
 }
@@ -160,7 +177,7 @@ func TestCheckpointSharedIPC(t *testing.T) {
 	holder := e.startProbe(t, runcRuntime, "vt-ckipc-pod", nil, "/probe", "sleep")
 	ipcNS := []string{"--with-ns", fmt.Sprintf("ipc:/proc/%d/ns/ipc", holder)}
 	const first, neighbour, restored = "vt-ckipc-a", "vt-ckipc-n", "vt-ckipc-a2"
-	out := e.ckptRun(t, first, "0x4343", ipcNS...)
+	out := e.ckptRun(t, first, "0x4343", ownInit, ipcNS...)
 	orig := sysvIDs(t, e.stateDir, first)
 	e.checkpoint(t, first, "vrid-test/ckipc:1")
 	e.stopProbe(t, first)
@@ -172,7 +189,7 @@ func TestCheckpointSharedIPC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	outN := e.ckptRun(t, neighbour, "0x4343", ipcNS...)
+	outN := e.ckptRun(t, neighbour, "0x4343", ownInit, ipcNS...)
 	took := sysvIDs(t, e.stateDir, neighbour)
 	for rt, want := range map[vresource.ResourceType]int32{vresource.Sem: next["sem"], vresource.Shm: next["shm"], vresource.Msg: next["msg"]} {
 		if !slices.Contains(took[rt], want) {
@@ -189,10 +206,10 @@ func TestCheckpointSharedIPC(t *testing.T) {
 			t.Errorf("restored %s ids %v: want %d ids, none of the neighbour's %v", rt, now[rt], len(orig[rt]), took[rt])
 		}
 	}
-	e.ckptCheck(t, restored, out, 1, checkLines(7))
-	e.ckptCheck(t, neighbour, outN, 1, checkLines(7))
+	e.ckptCheck(t, restored, out, 1, checkLines(ownInit, 7))
+	e.ckptCheck(t, neighbour, outN, 1, checkLines(ownInit, 7))
 	e.stopProbe(t, restored)
-	e.ckptCheck(t, neighbour, outN, 2, checkLines(8))
+	e.ckptCheck(t, neighbour, outN, 2, checkLines(ownInit, 8))
 	e.stopProbe(t, neighbour)
 	assertNoChain(t, e.stateDir, restored)
 	assertNoChain(t, e.stateDir, neighbour)
@@ -211,7 +228,7 @@ func TestCheckpointSharedPID(t *testing.T) {
 	holder := e.startProbe(t, runcRuntime, "vt-ckpid-pod", nil, "/probe", "sleep")
 	pidNS := []string{"--with-ns", fmt.Sprintf("pid:/proc/%d/ns/pid", holder)}
 	const first, restored = "vt-ckpid-a", "vt-ckpid-a2"
-	out := e.ckptRun(t, first, "0x4444", pidNS...)
+	out := e.ckptRun(t, first, "0x4444", sharedPID, pidNS...)
 	orig := sysvIDs(t, e.stateDir, first)[vresource.PID]
 	if len(orig) != 2 {
 		t.Fatalf("chain %s has pids %v, want its root and child", first, orig)
@@ -229,7 +246,7 @@ func TestCheckpointSharedPID(t *testing.T) {
 	if len(now) != 2 || slices.ContainsFunc(now, func(p int32) bool { return slices.Contains(orig, p) }) {
 		t.Errorf("restored on pids %v, want two others than %v", now, orig)
 	}
-	e.ckptCheck(t, restored, out, 1, checkLines(7))
+	e.ckptCheck(t, restored, out, 1, checkLines(sharedPID, 7))
 	e.stopProbe(t, restored)
 	assertNoChain(t, e.stateDir, restored)
 }
@@ -308,8 +325,8 @@ func innermost(pid int) int32 {
 func TestCheckpointMigrate(t *testing.T) {
 	e := testEnv(t)
 	const id, moved = "vt-ckmig-a", "vt-ckmig-b"
-	out := e.ckptRun(t, id, "0x4545")
-	e.ckptCheck(t, id, out, 1, checkLines(7))
+	out := e.ckptRun(t, id, "0x4545", ownInit)
+	e.ckptCheck(t, id, out, 1, checkLines(ownInit, 7))
 	e.checkpoint(t, id, "vrid-test/ckmig:1")
 	e.stopProbe(t, id)
 	archive := filepath.Join(t.TempDir(), "ckmig.tar")
@@ -327,7 +344,7 @@ func TestCheckpointMigrate(t *testing.T) {
 	if _, ok := chainNamed(t, e.stateDir, moved); !ok {
 		t.Errorf("no chain %q on the second node", moved)
 	}
-	node.ckptCheck(t, moved, out, 2, checkLines(8))
+	node.ckptCheck(t, moved, out, 2, checkLines(ownInit, 8))
 	node.stopProbe(t, moved)
 	assertNoChain(t, e.stateDir, moved)
 }
@@ -372,20 +389,20 @@ func TestCheckpointSemUndo(t *testing.T) {
 	}
 	mount := []string{"--mount", "type=bind,src=" + out + ",dst=/out,options=rbind:rw"}
 	e.startProbe(t, vridRuntime, first, mount, "/snap_undo", "/out/report")
-	const ready = "ready holder=1001 releaser=1002 sem=1 values=0,2"
+	const ready = "ready holder=1000 releaser=1001 sem=1 values=0,2"
 	if got := reportLine(t, out, "ready"); got != ready {
 		t.Fatalf("before the checkpoint: %q, want %q", got, ready)
 	}
 	recorded := []vresource.SemAdj{
-		{PidVirt: 1001, SemVirt: 1, Num: 0, Adj: 1},
-		{PidVirt: 1002, SemVirt: 1, Num: 1, Adj: -2},
+		{PidVirt: 1000, SemVirt: 1, Num: 0, Adj: 1},
+		{PidVirt: 1001, SemVirt: 1, Num: 1, Adj: -2},
 	}
 	if got, gen := e.semAdjsOf(t, first); !reflect.DeepEqual(got, recorded) || gen != 0 {
 		t.Fatalf("recorded %+v at generation %d, want %+v at 0", got, gen, recorded)
 	}
 	e.checkpoint(t, first, "vrid-test/ckundo:1")
 	e.stopProbe(t, first)
-	const wantUndo = `[{"virt_pid":1001,"adjs":[{"sem_virt":1,"num":0,"adj":1}]},{"virt_pid":1002,"adjs":[{"sem_virt":1,"num":1,"adj":-2}]}]`
+	const wantUndo = `[{"virt_pid":1000,"adjs":[{"sem_virt":1,"num":0,"adj":1}]},{"virt_pid":1001,"adjs":[{"sem_virt":1,"num":1,"adj":-2}]}]`
 	if got := e.savedUndo(t, "vrid-test/ckundo:1"); got != wantUndo {
 		t.Errorf("sysv.json undo: %s, want %s", got, wantUndo)
 	}
@@ -395,8 +412,8 @@ func TestCheckpointSemUndo(t *testing.T) {
 	}
 	got, gen := e.semAdjsOf(t, restored)
 	reapplied := []vresource.SemAdj{
-		{PidVirt: 1001, SemVirt: 1, Num: 0, Adj: 1, Generation: gen},
-		{PidVirt: 1002, SemVirt: 1, Num: 1, Adj: -2, Generation: gen},
+		{PidVirt: 1000, SemVirt: 1, Num: 0, Adj: 1, Generation: gen},
+		{PidVirt: 1001, SemVirt: 1, Num: 1, Adj: -2, Generation: gen},
 	}
 	if gen == 0 || !reflect.DeepEqual(got, reapplied) {
 		t.Errorf("after the restore %+v at generation %d, want %+v", got, gen, reapplied)
@@ -404,7 +421,7 @@ func TestCheckpointSemUndo(t *testing.T) {
 	if _, err := e.ctr("tasks", "kill", "-s", "SIGUSR1", restored); err != nil {
 		t.Fatal(err)
 	}
-	const after = "after holder=1001 releaser=1002 sem=1 values=0,2 holder-killed=1,2 releaser-killed=1,0"
+	const after = "after holder=1000 releaser=1001 sem=1 values=0,2 holder-killed=1,2 releaser-killed=1,0"
 	if got := reportLine(t, out, "after"); got != after {
 		t.Errorf("after the restore: %q, want %q", got, after)
 	}
@@ -490,7 +507,7 @@ func (e *env) semAdjsOf(t *testing.T, name string) ([]vresource.SemAdj, uint32) 
 func TestCheckpointBadInput(t *testing.T) {
 	e := testEnv(t)
 	const id = "vt-ckbad-a"
-	e.ckptRun(t, id, "0x4646")
+	e.ckptRun(t, id, "0x4646", ownInit)
 	e.checkpoint(t, id, "vrid-test/ckbad:1")
 	e.stopProbe(t, id)
 	runcID := "vt-ckbad-runc"

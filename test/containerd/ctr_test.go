@@ -11,13 +11,14 @@ import (
 	"testing"
 )
 
-// A dynamically linked program in a vrid container gets the first
-// sequential pid, and nothing of its chain outlives it.
+// A dynamically linked program in a vrid container is pid 1 of its pid
+// namespace, under sequential ids as under runc, and nothing of its chain
+// outlives it.
 func TestGetpidSequential(t *testing.T) {
 	e := testEnv(t)
 	out := e.runProbe(t, vridRuntime, "vt-getpid", nil, "/probe", "pid")
-	if got := lines(out); !slices.Equal(got, []string{"pid=1000"}) {
-		t.Errorf("probe pid printed %q, want pid=1000", got)
+	if got := lines(out); !slices.Equal(got, []string{"pid=1"}) {
+		t.Errorf("probe pid printed %q, want pid=1", got)
 	}
 	assertNoChain(t, e.stateDir, "vt-getpid")
 }
@@ -76,8 +77,8 @@ func TestExecJoinsChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := lines(out); !slices.Equal(got, []string{"pid=1001"}) {
-		t.Errorf("exec'd probe pid printed %q, want pid=1001", got)
+	if got := lines(out); !slices.Equal(got, []string{"pid=1000"}) {
+		t.Errorf("exec'd probe pid printed %q, want pid=1000", got)
 	}
 	if _, err := e.ctr("tasks", "exec", "-d", "--fifo-dir", fifo, "--exec-id", "e2", id, "/probe", "sleep"); err != nil {
 		t.Fatal(err)
@@ -86,26 +87,26 @@ func TestExecJoinsChain(t *testing.T) {
 	// The task's pids (host pids) hold the exec'd process...
 	hostPid := execHostPid(t, e, id, "e2")
 	// ...whose pid in the container's pid namespace is in the chain's
-	// tables as virtual pid 1002.
+	// tables as virtual pid 1001.
 	nsPid := innermostPid(t, hostPid)
 	rows := vridPS(t, e)
 	found := false
 	for _, r := range rows {
-		if r.Chain == id && r.VirtPID == 1002 {
+		if r.Chain == id && r.VirtPID == 1001 {
 			found = true
 			// The tables hold the pid in the container's pid namespace;
 			// vrid ps must find the process it names.
 			if r.SysPID != nsPid || r.HostPID != hostPid || r.State != "running" {
-				t.Errorf("vrid ps: vpid 1002 is pid %d, host pid %d, %s; want %d, %d, running (a member of the container's cgroup)",
+				t.Errorf("vrid ps: vpid 1001 is pid %d, host pid %d, %s; want %d, %d, running (a member of the container's cgroup)",
 					r.SysPID, r.HostPID, r.State, nsPid, hostPid)
 			}
 			if r.Command != "/probe sleep" {
-				t.Errorf("vrid ps: vpid 1002 runs %q, want \"/probe sleep\"", r.Command)
+				t.Errorf("vrid ps: vpid 1001 runs %q, want \"/probe sleep\"", r.Command)
 			}
 		}
 	}
 	if !found {
-		t.Errorf("vrid ps shows no vpid 1002 in chain %s: %+v", id, rows)
+		t.Errorf("vrid ps shows no vpid 1001 in chain %s: %+v", id, rows)
 	}
 
 	e.stopProbe(t, id)

@@ -97,10 +97,11 @@ func TestJoinJoinable(t *testing.T) {
 	const joinerID = "vt-joiner"
 	joinerPid := e.startProbe(t, vridRuntime, joinerID, append(join, "--with-ns", "pid:"+ownerNS), "/probe", "sleep")
 	assertNoChain(t, e.stateDir, joinerID)
-	// Sequential ids: the owner's process is 1000, the joiner's next.
+	// Sequential ids: the owner's process is its pid namespace's init, 1;
+	// the joiner's the first fresh pid.
 	wantRows := []psRow{
-		{AID: uint64(owner.AID), Chain: ownerID, State: "running", VirtPID: 1000, SysPID: 1, HostPID: ownerPid, Command: "/probe sleep"},
-		{AID: uint64(owner.AID), Chain: ownerID, State: "running", VirtPID: 1001, SysPID: innermostPid(t, joinerPid), HostPID: joinerPid,
+		{AID: uint64(owner.AID), Chain: ownerID, State: "running", VirtPID: 1, SysPID: 1, HostPID: ownerPid, Command: "/probe sleep"},
+		{AID: uint64(owner.AID), Chain: ownerID, State: "running", VirtPID: 1000, SysPID: innermostPid(t, joinerPid), HostPID: joinerPid,
 			Command: "/probe sleep"},
 	}
 	// The joiner is in the container's cgroup from its start, and in the

@@ -30,7 +30,7 @@ func TestTablePathOutOfReach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"symlink=EROFS", "replace=EROFS", "rename=EROFS", "unlink=EROFS", "create=EROFS", "pid=1001"}
+	want := []string{"symlink=EROFS", "replace=EROFS", "rename=EROFS", "unlink=EROFS", "create=EROFS", "pid=1000"}
 	if got := lines(out); !slices.Equal(got, want) {
 		t.Errorf("probe attack printed %q, want %q", got, want)
 	}
@@ -50,8 +50,8 @@ func TestTablePathOutOfReach(t *testing.T) {
 	// In the owner's pid namespace, where the chain's pids are unique.
 	join := []string{"--annotation", "io.vrid.aid=" + owner, "--with-ns", fmt.Sprintf("pid:/proc/%d/ns/pid", ownerPid)}
 	out = e.runProbe(t, vridRuntime, sibling, join, "/probe", "pid")
-	if got := lines(out); !slices.Equal(got, []string{"pid=1002"}) {
-		t.Errorf("the sibling printed %q, want pid=1002", got)
+	if got := lines(out); !slices.Equal(got, []string{"pid=1001"}) {
+		t.Errorf("the sibling printed %q, want pid=1001", got)
 	}
 	e.stopProbe(t, owner)
 	assertNoChain(t, e.stateDir, owner)

@@ -441,8 +441,18 @@ static int fresh_locked(struct vrid_index *idx, int32_t *virt)
 
 /*
  * The system id keeps its own value as virtual id when that value is free
- * in the chain, so an unrestored chain sees the ids the OS gave.
+ * in the chain, so an unrestored chain sees the ids the OS gave.  Under
+ * the sequential policy only a pid namespace's init keeps its pid 1: the
+ * kernel gives pid 1 a meaning of its own (no default signal actions, the
+ * reaper of orphans) and programs test for it.
  */
+static int keeps_own_id(const struct vrid_table *t, enum vrid_type type, int32_t sys)
+{
+	if (t->hdr->flags & VRID_FLAG_SEQUENTIAL)
+		return type == VRID_PID && sys == 1;
+	return 1;
+}
+
 int vrid_bind(struct vrid_table *t, enum vrid_type type, int32_t sys, int32_t *virt)
 {
 	return vrid_bind_record(t, type, sys, NULL, virt);
@@ -465,7 +475,7 @@ int vrid_bind_record(struct vrid_table *t, enum vrid_type type, int32_t sys,
 		return err;
 	err = probe(idx, idx->by_sys, enc(sys), virt);
 	if (err == -ENOENT && (err = room_locked(t, type, 1)) == 0) {
-		if (!(t->hdr->flags & VRID_FLAG_SEQUENTIAL) &&
+		if (keeps_own_id(t, type, sys) &&
 		    probe(idx, idx->by_virt, enc(sys), &unused) == -ENOENT) {
 			*virt = sys;
 		} else {
