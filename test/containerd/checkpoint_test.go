@@ -526,6 +526,11 @@ func TestCheckpointBadInput(t *testing.T) {
 		{name: "no vrid state", ref: "vrid-test/ckbad:runc", edit: func(a *ociArchive) error {
 			return a.setRuntime(vridRuntime)
 		}, want: "checkpoint holds no vrid state"},
+		// runc's shim cannot read vrid's runtime options, which the
+		// checkpoint carries (the test's containers have them).
+		{name: "vrid checkpoint under runc.v2", ref: "vrid-test/ckbad:1", edit: func(a *ociArchive) error {
+			return a.setRuntime(runcRuntime)
+		}, want: "type with url runtimeoptions.v1.Options: not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
