@@ -5,8 +5,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // runInPidNS runs `vrid run --ids sequential -- sh -c script` in a new pid
@@ -111,44 +109,64 @@ func TestProcTools(t *testing.T) {
 	}
 }
 
-// ipcs and ipcrm inside a chain see the chain's objects only, by virtual
-// id and the chain's own keys, even with an object of the same key
-// outside the chain; so do the counts of ipcs -u.
+// ipcs and ipcrm inside a chain see its IPC namespace as /proc shows
+// processes: the chain's objects by virtual id and the chain's own keys;
+// the others (here made by the test, as a host's are under a pod with
+// HostIpc) under their own id and key, pids outside the chain as 0, except
+// those whose id the chain uses at that moment (1), which show again once
+// the chain has removed its objects.  ipcs -i reads /proc only and finds
+// an outside object; the calls by id (ipcrm, semctl) fail for it.  The
+// counts of ipcs -u are the chain's.
 func TestIPCTools(t *testing.T) {
 	needSetup(t)
-	outside, err := unix.SysvShmGet(0x1234, 4096, unix.IPC_CREAT|0o600)
-	if err != nil {
-		t.Fatalf("shmget outside the chain: %v", err)
+	// The outside ids leave the lower indices, which the chain's objects
+	// get from the kernel, free: /proc/sysvipc lists by index.
+	for _, o := range []struct {
+		kind string
+		id   int
+		key  uintptr
+	}{
+		{"shm", 1, 0}, {"sem", 1, 0}, {"msg", 1, 0},
+		{"shm", 65535, 0x1234}, {"sem", 98303, 0x5678}, {"msg", 131071, 0},
+	} {
+		occupyIPCKey(t, o.kind, o.id, o.key)
 	}
-	defer func() { _, _ = unix.SysvShmCtl(outside, unix.IPC_RMID, nil) }()
 	// ipc_objects (1002, after mkfifo 1001) makes one object of each
 	// kind and holds it; the times in ipcs -i are left out.
 	script := `mkfifo ready.fifo; ` + program("ipc_objects") + ` >ready.fifo & read line <ready.fifo; rm ready.fifo
 ipcs; ipcs -p; ipcs -u
 for kind in m s q; do ipcs -$kind -i 1 | grep -v -e time -e '^$'; done
+ipcs -m -i 65535 | grep -v -e time -e '^$'
+ipcrm -m 65535 -s 98303 -q 131071; echo ipcrm $?
+ipcs -s -i 98303; echo ipcs $?
 kill $!; wait $! 2>/dev/null
-ipcrm -m 1 -s 1 -q 1; ipcs; ipcs -m -i 1`
+ipcrm -m 1 -s 1 -q 1; ipcs; ipcs -m -i 1 | grep -v -e time -e '^$'`
 	want := `
 ------ Message Queues --------
 key msqid owner perms used-bytes messages
 0x00003456 1 root 660 2 1
+0x00000000 131071 root 600 0 0
 
 ------ Shared Memory Segments --------
 key shmid owner perms bytes nattch status
 0x00001234 1 root 600 4096 1
+0x00001234 65535 root 600 4096 0
 
 ------ Semaphore Arrays --------
 key semid owner perms nsems
 0x00002345 1 root 640 2
+0x00005678 98303 root 600 1
 
 
 ------ Message Queues PIDs --------
 msqid owner lspid lrpid
 1 root 1002 0
+131071 root 0 0
 
 ------ Shared Memory Creator/Last-op PIDs --------
 shmid owner cpid lpid
 1 root 1002 1002
+65535 root 0 0
 
 
 
@@ -182,19 +200,38 @@ semnum value ncount zcount pid
 Message Queue msqid=1
 uid=0 gid=0 cuid=0 cgid=0 mode=0660
 cbytes=2 qbytes=16384 qnum=1 lspid=1002 lrpid=0
+Shared memory Segment shmid=65535
+uid=0 gid=0 cuid=0 cgid=0
+mode=0600 access_perms=0600
+bytes=4096 lpid=0 cpid=0 nattch=0
+ipcrm 1
+ipcs 1
 
 ------ Message Queues --------
 key msqid owner perms used-bytes messages
+0x00000000 1 root 600 0 0
+0x00000000 131071 root 600 0 0
 
 ------ Shared Memory Segments --------
 key shmid owner perms bytes nattch status
+0x00000000 1 root 600 4096 0
+0x00001234 65535 root 600 4096 0
 
 ------ Semaphore Arrays --------
 key semid owner perms nsems
+0x00000000 1 root 600 1
+0x00005678 98303 root 600 1
+
+Shared memory Segment shmid=1
+uid=0 gid=0 cuid=0 cgid=0
+mode=0600 access_perms=0600
+bytes=4096 lpid=0 cpid=0 nattch=0
 `
+	wantStderr := "ipcrm: invalid id (65535)\nipcrm: invalid id (98303)\nipcrm: invalid id (131071)\n" +
+		"ipcs: semctl(GETVAL) failed: Invalid argument\n"
 	res := runInPidNS(t, "", script)
-	if res.Code != 0 || res.Stderr != "ipcs: id 1 not found\n" {
-		t.Errorf("want exit status 0 and ipcs -m -i 1 not finding the removed segment\n%s", res)
+	if res.Code != 0 || res.Stderr != wantStderr {
+		t.Errorf("want exit status 0 and stderr\n%s\n%s", wantStderr, res)
 	}
 	if got := fields(res.Stdout); got != want {
 		t.Errorf("got\n%swant\n%s", got, want)

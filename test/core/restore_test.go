@@ -403,6 +403,12 @@ func occupyPids(t *testing.T, pids []int) {
 // removes them when the test ends.
 func occupyIPC(t *testing.T, kind string, id int) {
 	t.Helper()
+	occupyIPCKey(t, kind, id, 0)
+}
+
+// occupyIPCKey is occupyIPC with a key (0: IPC_PRIVATE).
+func occupyIPCKey(t *testing.T, kind string, id int, key uintptr) {
+	t.Helper()
 	next := map[string]string{"sem": "sem_next_id", "msg": "msg_next_id", "shm": "shm_next_id"}[kind]
 	if err := os.WriteFile("/proc/sys/kernel/"+next, []byte(strconv.Itoa(id)), 0); err != nil {
 		t.Fatal(err)
@@ -411,11 +417,11 @@ func occupyIPC(t *testing.T, kind string, id int) {
 	var err error
 	switch kind {
 	case "sem":
-		got, _, err = unix.Syscall(unix.SYS_SEMGET, 0, 1, unix.IPC_CREAT|0o600)
+		got, _, err = unix.Syscall(unix.SYS_SEMGET, key, 1, unix.IPC_CREAT|0o600)
 	case "msg":
-		got, _, err = unix.Syscall(unix.SYS_MSGGET, 0, unix.IPC_CREAT|0o600, 0)
+		got, _, err = unix.Syscall(unix.SYS_MSGGET, key, unix.IPC_CREAT|0o600, 0)
 	case "shm":
-		got, _, err = unix.Syscall(unix.SYS_SHMGET, 0, 4096, unix.IPC_CREAT|0o600)
+		got, _, err = unix.Syscall(unix.SYS_SHMGET, key, 4096, unix.IPC_CREAT|0o600)
 	}
 	if err.(unix.Errno) != 0 || int(got) != id {
 		t.Fatalf("take %s id %d: got %d, %v", kind, id, got, err)

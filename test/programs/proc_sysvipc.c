@@ -1,7 +1,11 @@
 /*
- * /proc/sysvipc/{shm,sem,msg}: the chain's objects only, with virtual ids,
- * the chain's own keys and virtual pids.  An object made past the layer
- * (libc's own syscall) is outside the chain and not listed.
+ * /proc/sysvipc/{shm,sem,msg}: the chain's objects with virtual ids, the
+ * chain's own keys and virtual pids.  Segments made past the layer
+ * (libc's own syscall) are outside the chain: one is listed under its own
+ * id (65535), with this process's virtual pid as creator, and shmctl
+ * cannot reach it; one whose id (2) is the virtual id of the chain's
+ * second segment is left out until the chain's is removed.  Their ids are
+ * set through /proc/sys/kernel/shm_next_id of the test's IPC namespace.
  */
 #include "vt.h"
 
@@ -42,17 +46,32 @@ static void out_file(const char *name, const char *path, int pid_col)
 	OUT_INT(label, n);
 }
 
+/* A segment made past the layer with system id sid. */
+static int outside_shm(int sid)
+{
+	int fd = open("/proc/sys/kernel/shm_next_id", O_WRONLY);
+	char text[16];
+	int len = snprintf(text, sizeof(text), "%d", sid), got;
+
+	MUST(fd >= 0 && write(fd, text, (size_t)len) == len);
+	close(fd);
+	got = (int)sys_call(SYS_shmget, IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	MUST(got == sid);
+	return got;
+}
+
 int main(void)
 {
 	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
 	struct { long type; char text[4]; } m = { 1, "hi" };
-	int shm_private, shm_key, sem_key, msg_key, outside;
+	int shm_private, shm_key, sem_key, msg_key, outside, hidden;
+	struct shmid_ds ds;
 	void *addr;
 
 	sys_call = libc ? (long (*)(long, ...))dlsym(libc, "syscall") : NULL;
 	MUST(sys_call != NULL);
-	outside = (int)sys_call(SYS_shmget, IPC_PRIVATE, 4096, IPC_CREAT | 0600);
-	MUST(outside >= 0);
+	outside = outside_shm(65535);
+	hidden = outside_shm(2);
 	shm_private = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
 	shm_key = shmget(0x1234, 8192, IPC_CREAT | 0600);
 	sem_key = semget(0x2345, 2, IPC_CREAT | 0600);
@@ -69,12 +88,15 @@ int main(void)
 	out_file("proc.sem", "/proc/sysvipc/sem", 0);
 	out_file("proc.msg", "/proc/sysvipc/msg", 5);
 
+	CHECK(shmctl(outside, IPC_STAT, &ds) == -1 && errno == EINVAL);
+
 	CHECK(shmdt(addr) == 0);
 	CHECK(shmctl(shm_private, IPC_RMID, NULL) == 0);
 	CHECK(shmctl(shm_key, IPC_RMID, NULL) == 0);
 	CHECK(semctl(sem_key, 0, IPC_RMID) == 0);
 	CHECK(msgctl(msg_key, IPC_RMID, NULL) == 0);
-	CHECK(sys_call(SYS_shmctl, outside, IPC_RMID, NULL) == 0);
 	out_file("removed.shm", "/proc/sysvipc/shm", 4);
+	CHECK(sys_call(SYS_shmctl, outside, IPC_RMID, NULL) == 0);
+	CHECK(sys_call(SYS_shmctl, hidden, IPC_RMID, NULL) == 0);
 	return vt_done();
 }

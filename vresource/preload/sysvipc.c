@@ -1,10 +1,16 @@
 /*
- * /proc/sysvipc/{sem,shm,msg}, as the chain sees its IPC namespace: only
- * the chain's objects, with virtual ids, virtual keys and virtual pids
- * (0 for processes outside the chain).  ipcs reads these files, so that
- * it lists and finds (`ipcs -i`) objects by virtual id.  The columns keep
- * the kernel's widths where the new value fits.  The *_INFO counts
- * (`ipcs -u`) are the chain's too.
+ * /proc/sysvipc/{sem,shm,msg}, as the chain sees its IPC namespace, by
+ * the rule its /proc listing follows for processes: the chain's objects
+ * with virtual ids, the chain's keys and virtual pids; every other
+ * object of the namespace (a host's, when a pod shares the host's IPC
+ * namespace) under its own id and key, except one whose id is at that
+ * moment a virtual id of the chain of the same type, since that id names
+ * the chain's object here.  Pids read as everywhere in the chain: virtual
+ * for its processes, 0 for the others.  ipcs reads these files, so that
+ * it lists and finds (`ipcs -i`) objects by the ids the chain uses; the
+ * calls that take an id still fail with EINVAL for an outside object.
+ * The columns keep the kernel's widths where the new value fits.  The
+ * *_INFO counts (`ipcs -u`) are the chain's alone.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -102,16 +108,19 @@ static int sysvipc_line(const char *line, size_t len, char *out, size_t cap, voi
 	struct field f[MAX_FIELDS];
 	long values[MAX_FIELDS];
 	int set[MAX_FIELDS] = { 0 };
-	int32_t vid;
+	int32_t sid, vid, other;
 	int nf = split(line, len, f);
 
 	if (nf < 2 || !is_number(line + f[0].start))
 		return -1;	/* the header */
-	if (vrid_sys_to_virt(&vrid.tab, file->type, (int32_t)strtol(line + f[1].start, NULL, 10), &vid) < 0)
-		return 0;	/* not the chain's */
-	values[0] = vrid_key_out((key_t)strtol(line + f[0].start, NULL, 10));
-	values[1] = vid;
-	set[0] = set[1] = 1;
+	sid = (int32_t)strtol(line + f[1].start, NULL, 10);
+	if (vrid_sys_to_virt(&vrid.tab, file->type, sid, &vid) == 0) {
+		values[0] = vrid_key_out((key_t)strtol(line + f[0].start, NULL, 10));
+		values[1] = vid;
+		set[0] = set[1] = 1;
+	} else if (vrid_virt_to_sys(&vrid.tab, file->type, sid, &other) == 0) {
+		return 0;	/* an outside object under an id the chain uses */
+	}
 	for (int i = 0; i < 2; i++) {
 		int col = file->pid_cols[i];
 

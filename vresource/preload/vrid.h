@@ -313,7 +313,7 @@ VRID_HIDDEN int vrid_proc_open_view(const struct vrid_proc_call *c, int flags);
  */
 typedef int (*vrid_line_fn)(const char *line, size_t len, char *out, size_t cap, void *arg);
 VRID_HIDDEN int vrid_proc_rewrite(const char *sys_path, int flags, vrid_line_fn fn, void *arg);
-/* /proc/sysvipc/{sem,shm,msg}: the chain's objects only; VRID_PROC_PASS for other paths. */
+/* /proc/sysvipc/{sem,shm,msg} as the chain sees them; VRID_PROC_PASS for other paths. */
 VRID_HIDDEN int vrid_sysvipc_open(const char *sys_path, int flags);
 
 /*
