@@ -3,6 +3,7 @@ package containerd_test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -526,11 +527,17 @@ func TestCheckpointBadInput(t *testing.T) {
 		{name: "no vrid state", ref: "vrid-test/ckbad:runc", edit: func(a *ociArchive) error {
 			return a.setRuntime(vridRuntime)
 		}, want: "checkpoint holds no vrid state"},
-		// runc's shim cannot read vrid's runtime options, which the
-		// checkpoint carries (the test's containers have them).
+		// Under runc.v2, vrid is not there to refuse: runc's shim cannot
+		// read vrid's runtime options, which the checkpoint carries (the
+		// test's containers have them)...
 		{name: "vrid checkpoint under runc.v2", ref: "vrid-test/ckbad:1", edit: func(a *ociArchive) error {
 			return a.setRuntime(runcRuntime)
 		}, want: "type with url runtimeoptions.v1.Options: not found"},
+		// ...and without them CRIU fails: the images map the layer from
+		// /dev/.vrid, which runc.v2 does not mount.
+		{name: "vrid checkpoint without options under runc.v2", ref: "vrid-test/ckbad:1", edit: func(a *ociArchive) error {
+			return errors.Join(a.setRuntime(runcRuntime), a.dropRuntimeOptions())
+		}, want: "OCI runtime restore failed: criu failed: type RESTORE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -23,8 +24,9 @@ type ociArchive struct {
 
 // Media types of a containerd checkpoint image (core/images).
 const (
-	mediaCheckpointCRIU = "application/vnd.containerd.container.criu.checkpoint.criu.tar"
-	annotationRuntime   = "io.containerd.checkpoint.runtime"
+	mediaCheckpointCRIU    = "application/vnd.containerd.container.criu.checkpoint.criu.tar"
+	mediaCheckpointOptions = "application/vnd.containerd.container.checkpoint.runtime.options+proto"
+	annotationRuntime      = "io.containerd.checkpoint.runtime"
 )
 
 func readOCIArchive(path string) (*ociArchive, error) {
@@ -96,6 +98,23 @@ func (a *ociArchive) setRuntime(name string) error {
 		return err
 	}
 	idx.Annotations[annotationRuntime] = name
+	return a.setCheckpoint(idx)
+}
+
+// dropRuntimeOptions takes the runtime options out of the checkpoint, as
+// for a container that was started without any.
+func (a *ociArchive) dropRuntimeOptions() error {
+	idx, err := a.checkpoint()
+	if err != nil {
+		return err
+	}
+	n := len(idx.Manifests)
+	idx.Manifests = slices.DeleteFunc(idx.Manifests, func(m ocispec.Descriptor) bool {
+		return m.MediaType == mediaCheckpointOptions
+	})
+	if len(idx.Manifests) != n-1 {
+		return fmt.Errorf("checkpoint has %d runtime options, want 1", n-len(idx.Manifests))
+	}
 	return a.setCheckpoint(idx)
 }
 
