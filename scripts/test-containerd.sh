@@ -14,23 +14,25 @@
 # VRID_CONFIG_PATH (the vrid config.toml of the CRI handler vrid; default:
 # one written into VRID_CTRD_DIR with a private state_dir).
 #
-# Runtimes: CRI handler "runc" (default, io.containerd.runc.v2), "vrid"
-# (io.containerd.vrid.v1) and "vrid-userns" (the vrid shim as a runc.v2
-# runtime_path, for user-namespace pods). How options reach a shim
+# Runtimes: CRI handler "runc" (default, io.containerd.runc.v2) and "vrid"
+# (io.containerd.vrid.v1, with no options table: its shims read
+# $VRID_CONFIG_PATH as VRID_CONFIG from containerd's environment; the
+# same file as --runtime-config-path in ctr runs). How options reach a shim
 # (containerd v2.4.2):
 #  - runtime_type io.containerd.runc.v2: the options table is decoded into
 #    containerd.runc.v1.Options (BinaryName, Root, SystemdCgroup, ...).
 #  - any other runtime_type, so io.containerd.vrid.v1: it is decoded into
 #    runtimeoptions.v1.Options {TypeUrl, ConfigPath, ConfigBody}; other keys
 #    such as BinaryName are dropped. With ConfigPath set, ConfigBody is empty.
-#    So the vrid shim gets ConfigPath ($VRID_CONFIG_PATH) and reads runc's
-#    binary and root from the [runc] table of that vrid config.
+#    Without a table, no options: CRI then gives a user-namespace pod's
+#    tasks runc options holding only the I/O owner, and the vrid shim adds
+#    runc's binary and root from the [runc] table of its vrid config.
 #  The shim sees them as a protobuf Any: alone on the stdin of `shim -info`;
 #  as an extension of the BootstrapParams that containerd 2.4 writes to the
 #  stdin of `shim start` (pkg/shim hands those to Manager.Start); and in
-#  CreateTaskRequest.Options when the client gave no task options (CRI gives
-#  none). `ctr run --runtime io.containerd.vrid.v1 --runtime-config-path FILE`
-#  sends the same runtimeoptions.v1.Options.
+#  CreateTaskRequest.Options when the client gave no task options.
+#  `ctr run --runtime io.containerd.vrid.v1 --runtime-config-path FILE`
+#  sends runtimeoptions.v1.Options {ConfigPath: FILE}.
 set -euo pipefail
 
 VRID_STACK=${VRID_STACK:-/opt/vrid-stack}
@@ -129,22 +131,14 @@ imports = []
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
         BinaryName = '$VRID_STACK/bin/runc'
         Root = '$DIR/runc'
+    # No options table: the shim reads vrid's config from \$VRID_CONFIG.
+    # With one, containerd fails user-namespace pods (it sets their I/O
+    # owner through runc's options type, and cannot read runtimeoptions
+    # as that).
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.vrid]
       runtime_type = 'io.containerd.vrid.v1'
       # Pods pick or join a chain with the annotation io.vrid.aid.
       pod_annotations = ['io.vrid.*']
-      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.vrid.options]
-        ConfigPath = '$VRID_CONFIG_PATH'
-    # User-namespace pods: the vrid shim as the runtime_path of a runc.v2
-    # handler, whose options containerd can read for user namespaces. The
-    # shim gets runc options, and vrid's config from \$VRID_CONFIG.
-    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.vrid-userns]
-      runtime_type = 'io.containerd.runc.v2'
-      runtime_path = '$SHIM_DIR/containerd-shim-vrid-v1'
-      pod_annotations = ['io.vrid.*']
-      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.vrid-userns.options]
-        BinaryName = '$VRID_STACK/bin/runc'
-        Root = '$DIR/runc'
 EOF
 	mv -f "$DIR/config.toml.tmp" "$DIR/config.toml"
 	# The CRI handler's vrid config: private state, and the stack's runc

@@ -6,8 +6,7 @@
 #   test-cri-suite.sh [RUN...]
 #
 # RUN is runc (handler runc), vrid-system (handler vrid, [tables] ids =
-# "system"), vrid-sequential (ids = "sequential"), or vrid-userns (handler
-# vrid-userns, the user-namespace specs only); default all four.
+# "system") or vrid-sequential (ids = "sequential"); default all three.
 # The goal is that every spec passing under runc passes under vrid; the
 # script lists those that do not and exits 1 when there are any.
 #
@@ -40,7 +39,7 @@ SEED=1
 BRIDGE=vridcni0
 SUBNET=10.88.77.0/24
 RUNS=("$@")
-((${#RUNS[@]})) || RUNS=(runc vrid-system vrid-sequential vrid-userns)
+((${#RUNS[@]})) || RUNS=(runc vrid-system vrid-sequential)
 
 build() {
 	log "building critest $VERSION"
@@ -201,13 +200,7 @@ binary = '$VRID_STACK/bin/runc'
 root = '$CTRD/runc'
 EOF
 		;;
-	vrid-userns)
-		# The user-namespace specs only: the RuntimeClass the README
-		# gives for user-namespace pods.
-		handler=(--runtime-handler vrid-userns)
-		focus=UserNamespaces
-		;;
-	*) echo "unknown run $run: use runc, vrid-system, vrid-sequential or vrid-userns" >&2; return 2 ;;
+	*) echo "unknown run $run: use runc, vrid-system or vrid-sequential" >&2; return 2 ;;
 	esac
 	env=(VRID_CTRD_DIR="$CTRD" VRID_SHIM_DIR="$REPO/bin")
 	[[ -n $cfg ]] && env+=(VRID_CONFIG_PATH="$cfg")

@@ -67,13 +67,30 @@ func parseOptions(opts *anypb.Any, bundle string) (options, error) {
 
 var errUnknownOptions = errors.New("not runc options nor runtimeoptions")
 
-// runcOptions is what runc's task service gets: containerd's runc options,
-// or else those of [runc] in config.toml, or none.
+// runcOptions is what runc's task service gets: containerd's runc
+// options, with the binary and root that [runc] of config.toml gives where
+// they name none (CRI's options for a user-namespace pod carry only the
+// I/O owner), or else those of [runc] alone, or none.
 func (o options) runcOptions(cfg *config.Config) (*anypb.Any, error) {
-	if o.Runc != nil || (cfg.Runc.Binary == "" && cfg.Runc.Root == "") {
+	var opts runcoptions.Options
+	if o.Runc != nil {
+		if err := o.Runc.UnmarshalTo(&opts); err != nil {
+			return nil, fmt.Errorf("runc options: %w", err)
+		}
+	}
+	fill := func(field *string, value string) bool {
+		if *field == "" && value != "" {
+			*field = value
+			return true
+		}
+		return false
+	}
+	filled := fill(&opts.BinaryName, cfg.Runc.Binary)
+	filled = fill(&opts.Root, cfg.Runc.Root) || filled
+	if !filled {
 		return o.Runc, nil
 	}
-	a, err := anypb.New(&runcoptions.Options{BinaryName: cfg.Runc.Binary, Root: cfg.Runc.Root})
+	a, err := anypb.New(&opts)
 	if err != nil {
 		return nil, fmt.Errorf("runc options from %s: %w", cfg.Path, err)
 	}
