@@ -225,6 +225,17 @@ func ChainName(containerID string) string {
 	if strings.Trim(name, "0123456789") == "" {
 		name = "ctr-" + name
 	}
+	return cutName(name)
+}
+
+// PodChainName is the chain name of the containers of a CRI pod that
+// share a pid namespace (package shim, "Which chain"): its sandbox id,
+// cut to the length a chain name may have.
+func PodChainName(sandboxID string) string {
+	return cutName("pod-" + sandboxID)
+}
+
+func cutName(name string) string {
 	if len(name) >= vresource.TableNameMax {
 		name = name[:vresource.TableNameMax-1]
 	}

@@ -26,7 +26,7 @@ var errJoined = errors.New("the container joins a chain it does not own")
 const quiesceTimeout = 10 * time.Second
 
 // Checkpoint checkpoints a task.  For a container that owns its chain,
-// vrid's state goes into the checkpoint directory beside CRIU's images
+// or is in its pod's, vrid's state goes into the checkpoint directory beside CRIU's images
 // (snapshot.SaveContainer), and runc dumps from the container's IPC
 // namespace (ns.go).  containerd's clients pause the task first; the
 // processes with System V shm attached are thawed to detach it (package
@@ -52,7 +52,11 @@ func (s *Service) checkpoint(ctx context.Context, c *container, r *taskAPI.Check
 	if err != nil {
 		return err
 	}
-	if st == nil || !st.Owned {
+	// A pod's chain is the one application of the pod's shared pid
+	// namespace: its checkpoint holds the whole chain's tables and
+	// objects, of which a restore in a shared pid namespace keeps the
+	// pids of the restored processes alone.
+	if st == nil || !st.Owned && st.Pod == "" {
 		return fmt.Errorf("%w (AID %s): checkpoint the container that owns it, with the others stopped", errJoined, c.inject.AID)
 	}
 	cfg, _, ch, err := st.chain()

@@ -18,7 +18,8 @@
 //   - Exec gives an exec'd process the same environment, so it joins the
 //     chain.
 //   - Delete of the init process makes sure that the chain is gone; the
-//     poststop hook has normally torn it down already.  `shim delete`
+//     poststop hook has normally torn it down already.  Delete of a CRI
+//     pod's sandbox tears the pod's chain down.  `shim delete`
 //     (Manager.Stop), run when the shim itself died, does the same.
 //   - Checkpoint saves the chain's state into the checkpoint directory
 //     beside CRIU's images, and a task created from a checkpoint gets a
@@ -34,8 +35,19 @@
 //     asked for: the registry keeps those names for the chain of AID N.)
 //   - a name: a new chain of that name, owned by the container; or, if a
 //     live chain has the name, that chain, joined.
-//   - no annotation: a new chain named after the container id (cut to 63
-//     bytes, "ctr-" before an all-digit id), owned by the container.
+//   - no annotation, a CRI container (io.kubernetes.cri.sandbox-id) that
+//     gets no pid namespace of its own (CRI namespace_options pid POD,
+//     shareProcessNamespace; or NODE, hostPID): its pod's chain,
+//     "pod-<sandbox id>" cut to 63 bytes, registered by the pod's first
+//     such container and joined by the others.  A chain is the processes
+//     that can name each other by pid: containers that see one another's
+//     processes pass pids around (a pid file one writes and another
+//     signals, pidof), and only one table gives them the same pids.  A
+//     container of the pod in another pid namespace than the chain's (a
+//     pod that mixes the two modes) gets a chain of its own.
+//   - no annotation otherwise (CRI pid CONTAINER, Kubernetes' default;
+//     ctr): a new chain named after the container id (cut to 63 bytes,
+//     "ctr-" before an all-digit id), owned by the container.
 //
 // A container joins a chain only if its owner allows it (checkJoin): both
 // are in one CRI pod sandbox (io.kubernetes.cri.sandbox-id), or the owner
@@ -49,7 +61,25 @@
 // hook, then Delete).  A joining container leaves the chain alone; its
 // System V objects go with the owner's teardown, in the owner's IPC
 // namespace, so join chains only within one IPC namespace (a pod's).
-// The sandbox (pause) container of a CRI pod stays out of any chain.
+//
+// A pod's chain belongs to the pod, not to a container: the shim process
+// (one serves the whole pod) owns it, no container tears it down when it
+// stops, and Delete of the pod's sandbox task (or `shim delete` of it)
+// does, once none of its containers' cgroups holds a process.  Tearing it
+// down with its last member instead would race a container of the pod
+// being created, in another process (the poststop hook), and would end
+// the System V objects that under runc outlive a container restart in the
+// pod's IPC namespace.  By then the pause process has ended, and with it
+// the pod's pid namespace: the chain's objects are removed in the host's
+// IPC namespace when it is the chain's (hostIPC), else the pod's IPC
+// namespace, with no process left to enter it through, is gone with
+// them, and the chain is only forgotten.  If members still run (a hostPID
+// container whose task outlives the sandbox's), the chain stays, and
+// `vrid gc` collects it once they are gone and the shim has exited, as it
+// does any chain of a dead shim.  The sandbox (pause) container stays out
+// of any chain; its pause process is the pod chain's root (vrid ps reads
+// the chain's pids through its pid namespace), since it outlives every
+// member.
 //
 // # How containerd passes options (verified in containerd v2.4.2)
 //
@@ -108,4 +138,7 @@
 //     host users out.
 //   - Static binaries (the pause image) are not translated: the layer is a
 //     preload library.
+//   - A checkpoint of a container in its pod's chain holds the whole
+//     chain's tables and System V objects, its pod mates' too; its
+//     restore gets a chain of its own, not the pod's (docs/restore.md).
 package shim

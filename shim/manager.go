@@ -20,8 +20,8 @@ import (
 const RuntimeName = "io.containerd.vrid.v1"
 
 // Manager is runc's shim manager (shim start, shim delete, shim -info),
-// with runtime options translated for runc and the chain of a container
-// torn down by `shim delete`.
+// with runtime options translated for runc and the chain of a container,
+// or of a pod for its sandbox, torn down by `shim delete`.
 type Manager struct {
 	cshim.Shim // runc's
 }

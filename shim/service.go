@@ -38,12 +38,19 @@ type Service struct {
 
 	mu         sync.Mutex
 	containers map[string]*container // by container id; protected by mu
+	sandboxes  map[string]sandbox    // by container id; protected by mu
+
+	// prepMu orders the preparing of containers: the first container of
+	// a pod registers the pod's chain and makes its tables before the
+	// next one looks for them.
+	prepMu sync.Mutex
 }
 
 // container is one container the shim put in a chain.
 type container struct {
 	bundle string
 	inject oci.Injection
+	pod    string // the CRI pod (sandbox id) whose chain it is in, if it is
 	cfg    *config.Config
 	// restore is the restore a task created from a checkpoint makes at
 	// its Start, and release forgets its chain if it fails (restore.go).
@@ -53,7 +60,7 @@ type container struct {
 
 // NewService wraps runc's task service.
 func NewService(runc taskAPI.TTRPCTaskService) *Service {
-	return &Service{TTRPCTaskService: runc, containers: map[string]*container{}}
+	return &Service{TTRPCTaskService: runc, containers: map[string]*container{}, sandboxes: map[string]sandbox{}}
 }
 
 // RegisterTTRPC serves the wrapped service, not runc's.
@@ -88,13 +95,18 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return fail(err)
 	}
 	if spec.Annotations[annotationCRIContainerType] == criSandbox {
-		return s.TTRPCTaskService.Create(ctx, runcReq)
+		return s.createSandbox(ctx, cfg, runcReq, spec)
 	}
 	prep := prepare
 	if r.Checkpoint != "" {
 		prep = prepareRestore(r.Checkpoint)
 	}
+	s.prepMu.Lock()
 	c, undo, err := prep(cfg, r.ID, r.Bundle, spec)
+	if err == nil && c.pod != "" {
+		s.podRoot(cfg, c)
+	}
+	s.prepMu.Unlock()
 	if err != nil {
 		return fail(err)
 	}
@@ -141,30 +153,97 @@ func created(cfg *config.Config, aid vresource.AID, id, bundle string, spec *spe
 }
 
 // CRI marks a pod's sandbox container, the pause process that only holds
-// the pod's namespaces: it stays out of any chain.
+// the pod's namespaces: it stays out of any chain, and its deletion tears
+// the pod's chain down.
 const (
 	annotationCRIContainerType = "io.kubernetes.cri.container-type"
 	criSandbox                 = "sandbox"
 )
 
+// sandbox is a CRI pod's sandbox container.
+type sandbox struct {
+	id     string // the pod's sandbox id
+	bundle string
+	pid    int // its pause process
+}
+
+// createSandbox creates a pod's sandbox container with runc, unchanged,
+// and notes in its bundle which pod chain goes with it, for Delete and
+// for `shim delete`.
+func (s *Service) createSandbox(ctx context.Context, cfg *config.Config, r *taskAPI.CreateTaskRequest, spec *specs.Spec) (*taskAPI.CreateTaskResponse, error) {
+	podID := spec.Annotations[annotationCRISandboxID]
+	if podID == "" {
+		podID = r.ID
+	}
+	if err := writeBundleState(r.Bundle, bundleState{Sandbox: podID, Config: cfg.Path}); err != nil {
+		return nil, fmt.Errorf("vrid: create %s: %w", r.ID, err)
+	}
+	resp, err := s.TTRPCTaskService.Create(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.sandboxes[r.ID] = sandbox{id: podID, bundle: r.Bundle, pid: int(resp.Pid)}
+	s.mu.Unlock()
+	return resp, nil
+}
+
+// podRoot makes the pause process of c's pod the root of the pod's chain,
+// unless the chain has one: it lives as long as the chain, where any
+// container of the pod may stop before the others, and it is in the pid
+// namespace the chain's pids are of (vrid ps reads them through it).
+func (s *Service) podRoot(cfg *config.Config, c *container) {
+	s.mu.Lock()
+	var pause int
+	for _, sb := range s.sandboxes {
+		if sb.id == c.pod {
+			pause = sb.pid
+		}
+	}
+	s.mu.Unlock()
+	if pause <= 0 {
+		return // not this shim's: hooks.Created makes its first container the root
+	}
+	reg, err := chain.OpenRegistry(cfg)
+	if err == nil {
+		err = reg.Update(c.inject.AID, func(ch *vresource.Chain) error {
+			if ch.RootPid == 0 {
+				ch.RootPid = pause
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		log.L.WithError(err).Warnf("vrid: pod chain %s: the pause process %d is not its root", c.inject.AID, pause)
+	}
+}
+
 // prepare registers or joins the container's chain and rewrites its spec.
-// undo releases what it registered.
+// undo releases what it registered and only this container holds: a
+// pod's chain, which others may join once prepare returns, is left to
+// the pod's sandbox.
 func prepare(cfg *config.Config, id, bundle string, spec *specs.Spec) (_ *container, undo func(), err error) {
 	k, err := tools(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	reg := k.reg
-	ch, owned, err := chainFor(cfg, reg, id, spec)
+	p, err := chainFor(cfg, reg, id, spec)
 	if err != nil {
 		return nil, nil, err
 	}
+	ch := p.ch
 	undo = func() {}
-	if owned {
+	release := undo // what a failing return undoes
+	switch {
+	case p.owned:
 		ns := oci.IPCNamespaceOf(spec)
 		undo = func() { _ = hooks.Teardown(cfg, reg, ch, ns) }
+		release = undo
+	case p.made:
+		// No process is in it yet, nor any other container (prepMu).
+		release = func() { _ = chain.Forget(cfg, reg, ch) }
 	}
-	release := undo // a failing return sets undo to nil
 	defer func() {
 		if err != nil {
 			release()
@@ -172,7 +251,7 @@ func prepare(cfg *config.Config, id, bundle string, spec *specs.Spec) (_ *contai
 	}()
 	// The table file is bind-mounted into the container: it must exist
 	// before runc creates it.
-	if owned {
+	if p.made {
 		err = chain.CreateTables(cfg, ch, 0o666) // any user in the container; state_dir keeps others out
 	} else {
 		err = chain.CheckTables(cfg, ch)
@@ -180,50 +259,103 @@ func prepare(cfg *config.Config, id, bundle string, spec *specs.Spec) (_ *contai
 	if err != nil {
 		return nil, nil, err
 	}
-	in := k.injection(cfg, ch.AID, owned)
+	in := k.injection(cfg, ch.AID, p.owned)
 	if err := oci.Apply(spec, in); err != nil {
 		return nil, nil, err
 	}
-	if err := writeBundleState(bundle, bundleState{AID: ch.AID, Owned: owned, Config: cfg.Path}); err != nil {
+	if err := writeBundleState(bundle, bundleState{AID: ch.AID, Owned: p.owned, Pod: p.pod, Config: cfg.Path}); err != nil {
 		return nil, nil, err
 	}
 	if err := oci.SaveSpec(bundle, spec); err != nil {
 		return nil, nil, err
 	}
-	return &container{bundle: bundle, inject: in}, undo, nil
+	return &container{bundle: bundle, inject: in, pod: p.pod}, undo, nil
+}
+
+// place is a container's place in a chain.
+type place struct {
+	ch vresource.Chain
+	// made: the container registered the chain, and makes its tables.
+	// owned: it tears the chain down when it stops.
+	made, owned bool
+	// pod: the chain is the pod's of this CRI sandbox id, torn down with
+	// its sandbox; "" for any other chain.
+	pod string
 }
 
 // chainFor finds the chain of a container.  The annotation io.vrid.aid
 // joins an existing chain by AID (all digits), or names the chain: a live
 // chain of that name is joined, else a new one is registered.  Without the
-// annotation the container registers a chain named after its id.  owned:
-// the chain is the container's, to tear down when it stops.  A container
-// joins only a chain whose owner lets it (checkJoin).
-func chainFor(cfg *config.Config, reg vresource.Registry, id string, spec *specs.Spec) (ch vresource.Chain, owned bool, err error) {
+// annotation, a container of a CRI pod that gets no pid namespace of its
+// own is in its pod's chain (podChain); any other container registers a
+// chain named after its id.  A container joins only a chain whose owner
+// lets it (checkJoin).
+func chainFor(cfg *config.Config, reg vresource.Registry, id string, spec *specs.Spec) (place, error) {
 	m, err := memberOf(spec)
 	if err != nil {
-		return ch, false, err
+		return place{}, err
 	}
 	owner, err := vresource.OwnerOf(os.Getpid())
 	if err != nil {
-		return ch, false, err
+		return place{}, err
 	}
 	owner.Kind = OwnerKind
 	want, ok := spec.Annotations[oci.AnnotationAID]
-	if !ok {
-		ch, err = register(cfg, reg, oci.ChainName(id), owner, m)
-		return ch, err == nil, err
+	switch {
+	case !ok && m.sandbox != "" && !m.pidNS.IsZero():
+		return podChain(cfg, reg, id, owner, m)
+	case !ok:
+		return registerOwn(cfg, reg, oci.ChainName(id), owner, m)
 	}
 	if _, err := vresource.ParseAID(want); err == nil {
-		ch, err = liveChain(reg, want, m)
-		return ch, false, err
+		ch, err := liveChain(reg, want, m)
+		return place{ch: ch}, err
 	}
-	ch, err = register(cfg, reg, want, owner, m)
+	p, err := registerOwn(cfg, reg, want, owner, m)
 	if errors.Is(err, vresource.ErrNameInUse) {
-		ch, err = liveChain(reg, want, m)
-		return ch, false, err
+		ch, err := liveChain(reg, want, m)
+		return place{ch: ch}, err
 	}
-	return ch, err == nil, err
+	return p, err
+}
+
+// registerOwn registers a chain that m owns and tears down when it stops.
+func registerOwn(cfg *config.Config, reg vresource.Registry, name string, owner vresource.Owner, m member) (place, error) {
+	ch, err := register(cfg, reg, name, owner, m)
+	return place{ch: ch, made: err == nil, owned: err == nil}, err
+}
+
+// podChain puts m in the chain of its CRI pod, which the pod's first such
+// container registers and the others join: the containers of a pod that
+// share a pid namespace see one another's processes, and name them by
+// pid (a pid file, pidof), so they need one table to agree on those pids.
+// The shim process, which serves the whole pod, owns the chain; no
+// container tears it down when it stops, the pod's sandbox does when it
+// is deleted (teardownPod).  A container of the pod in another pid
+// namespace than the chain's (a pod that mixes the host's and the pod's)
+// gets a chain of its own, as it would outside a pod.
+func podChain(cfg *config.Config, reg vresource.Registry, id string, owner vresource.Owner, m member) (place, error) {
+	name := oci.PodChainName(m.sandbox)
+	ch, err := register(cfg, reg, name, owner, m)
+	if err == nil {
+		return place{ch: ch, made: true, pod: m.sandbox}, nil
+	}
+	if !errors.Is(err, vresource.ErrNameInUse) {
+		return place{}, err
+	}
+	if ch, err = reg.Get(name); err != nil {
+		return place{}, fmt.Errorf("pod chain %s: %w", name, err)
+	}
+	if f := ch.Facts; f.Sandbox == m.sandbox && !f.PIDNS.IsZero() && f.PIDNS != m.pidNS {
+		return registerOwn(cfg, reg, oci.ChainName(id), owner, m)
+	}
+	if ch.Stale {
+		return place{}, fmt.Errorf("pod chain %s (AID %d) is stale: its owner (pid %d) is gone", name, ch.AID, ch.Owner.Pid)
+	}
+	if err := checkJoin(ch, m); err != nil {
+		return place{}, fmt.Errorf("pod chain: %w", err)
+	}
+	return place{ch: ch, pod: m.sandbox}, nil
 }
 
 // register registers the chain m owns, with who may join it, in one
@@ -306,7 +438,7 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 
 // Delete deletes a process; for the container's init process, it then
 // makes sure that the chain is gone, which the poststop hook should have
-// seen to.
+// seen to; for a pod's sandbox, it tears the pod's chain down.
 func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
 	resp, err := s.TTRPCTaskService.Delete(ctx, r)
 	if err != nil || r.ExecID != "" {
@@ -315,7 +447,14 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	s.mu.Lock()
 	c := s.containers[r.ID]
 	delete(s.containers, r.ID)
+	sb, isSandbox := s.sandboxes[r.ID]
+	delete(s.sandboxes, r.ID)
 	s.mu.Unlock()
+	if isSandbox {
+		if err := cleanupBundle(sb.bundle); err != nil {
+			log.G(ctx).WithError(err).Warnf("vrid: pod sandbox %s: its chain left behind", r.ID)
+		}
+	}
 	if c != nil {
 		if c.restore != nil { // created from a checkpoint, never started
 			_ = c.restore.Undo()

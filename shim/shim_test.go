@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
@@ -141,7 +142,14 @@ func TestChainFor(t *testing.T) {
 	if _, err := register(cfg, reg, "private", owner, member{pidNS: self}); err != nil {
 		t.Fatal(err)
 	}
+	// A chain that took pod sbB's name outside the pod.
+	if _, err := register(cfg, reg, oci.PodChainName("sbB"), owner, member{pidNS: self}); err != nil {
+		t.Fatal(err)
+	}
+	otherPath, other := otherPIDNamespace(t)
 	newPIDNS := []specs.LinuxNamespace{{Type: specs.PIDNamespace}}
+	podA := map[string]string{annotationCRISandboxID: "sbA"}
+	longID := strings.Repeat("0123456789abcdef", 4) // as CRI's, cut to fit
 	tests := []struct {
 		name        string
 		id          string
@@ -150,6 +158,8 @@ func TestChainFor(t *testing.T) {
 		wantName    string
 		wantAID     vresource.AID // 0: a new one
 		wantOwned   bool
+		wantMade    bool   // registered by this container; wantOwned implies it
+		wantPod     string // a pod's chain
 		wantFacts   vresource.Facts
 		wantErr     error // errAny: any error
 	}{
@@ -171,6 +181,22 @@ func TestChainFor(t *testing.T) {
 		{name: "unknown aid", id: "c5", annotations: map[string]string{oci.AnnotationAID: "999"}, wantErr: vresource.ErrUnknownChain},
 		{name: "bad name", id: "c6", annotations: map[string]string{oci.AnnotationAID: "-x"}, wantErr: errAny},
 		{name: "bad joinable", id: "c11", annotations: map[string]string{oci.AnnotationJoinable: "yes"}, wantErr: errAny},
+		// Tests from here on run in this order: the first registers pod
+		// sbA's chain, the second joins it.
+		{name: "pod's first container", id: "p1", annotations: podA, wantName: "pod-sbA", wantMade: true, wantPod: "sbA",
+			wantFacts: vresource.Facts{Sandbox: "sbA", PIDNS: self}},
+		{name: "pod's next container", id: "p2", annotations: podA, wantName: "pod-sbA", wantPod: "sbA",
+			wantFacts: vresource.Facts{Sandbox: "sbA", PIDNS: self}},
+		{name: "pod container, new pid namespace", id: "p3", annotations: podA, namespaces: newPIDNS, wantName: "p3", wantOwned: true,
+			wantFacts: vresource.Facts{Sandbox: "sbA"}},
+		{name: "pod container, other pid namespace", id: "p4", annotations: podA,
+			namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace, Path: otherPath}},
+			wantName:   "p4", wantOwned: true, wantFacts: vresource.Facts{Sandbox: "sbA", PIDNS: other}},
+		{name: "pod annotation names the chain", id: "p5", annotations: map[string]string{annotationCRISandboxID: "sbC", oci.AnnotationAID: "cchain"},
+			wantName: "cchain", wantOwned: true, wantFacts: vresource.Facts{Sandbox: "sbC", PIDNS: self}},
+		{name: "pod chain name taken", id: "p6", annotations: map[string]string{annotationCRISandboxID: "sbB"}, wantErr: errNotJoinable},
+		{name: "long sandbox id", id: "p7", annotations: map[string]string{annotationCRISandboxID: longID},
+			wantName: "pod-" + longID[:59], wantMade: true, wantPod: longID, wantFacts: vresource.Facts{Sandbox: longID, PIDNS: self}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,7 +205,11 @@ func TestChainFor(t *testing.T) {
 				t.Fatal(err)
 			}
 			spec := &specs.Spec{Annotations: tt.annotations, Linux: &specs.Linux{Namespaces: tt.namespaces}}
-			ch, owned, err := chainFor(cfg, reg, tt.id, spec)
+			p, err := chainFor(cfg, reg, tt.id, spec)
+			ch, owned := p.ch, p.owned
+			if made := tt.wantMade || tt.wantOwned; p.made != made || p.pod != tt.wantPod {
+				t.Errorf("made %v, pod %q; want made %v, pod %q", p.made, p.pod, made, tt.wantPod)
+			}
 			if tt.wantErr != nil {
 				if err == nil || tt.wantErr != errAny && !errors.Is(err, tt.wantErr) {
 					t.Fatalf("chainFor: %v, %+v; want %v", err, ch, tt.wantErr)
@@ -221,10 +251,11 @@ func TestCleanupBundle(t *testing.T) {
 	}
 	for _, owned := range []bool{true, false} {
 		bundle := t.TempDir()
-		ch, _, err := chainFor(cfg, reg, filepath.Base(bundle), &specs.Spec{})
+		p, err := chainFor(cfg, reg, filepath.Base(bundle), &specs.Spec{})
 		if err != nil {
 			t.Fatal(err)
 		}
+		ch := p.ch
 		if err := chain.CreateTables(cfg, ch, 0o666); err != nil {
 			t.Fatal(err)
 		}
@@ -243,5 +274,63 @@ func TestCleanupBundle(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(bundle, StateFile)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("owned %v: %s left: %v", owned, StateFile, err)
 		}
+	}
+}
+
+// The pod's chain outlives its containers' bundles and goes with its
+// sandbox's; a sandbox leaves alone a chain of its pod's name that is
+// not its pod's.
+func TestCleanupPod(t *testing.T) {
+	cfg, reg := testConfig(t)
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte("state_dir = \""+cfg.StateDir+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pod := &specs.Spec{Annotations: map[string]string{annotationCRISandboxID: "sbX"}}
+	var aid vresource.AID
+	for _, id := range []string{"a", "b"} {
+		p, err := chainFor(cfg, reg, id, pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.made {
+			if err := chain.CreateTables(cfg, p.ch, 0o666); err != nil {
+				t.Fatal(err)
+			}
+		}
+		aid = p.ch.AID
+		bundle := t.TempDir()
+		if err := writeBundleState(bundle, bundleState{AID: aid, Owned: p.owned, Pod: p.pod, Config: path}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cleanupBundle(bundle); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.Get(aid.String()); err != nil {
+			t.Fatalf("after container %s's bundle: %v", id, err)
+		}
+	}
+	// Another pod's sandbox, and one whose name a chain of another pod took.
+	squatter, err := register(cfg, reg, oci.PodChainName("sbY"), vresource.Owner{Pid: os.Getpid(), Kind: OwnerKind}, member{sandbox: "sbZ"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sandbox := range []string{"sbW", "sbY", "sbX", "sbX"} {
+		bundle := t.TempDir()
+		if err := writeBundleState(bundle, bundleState{Sandbox: sandbox, Config: path}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cleanupBundle(bundle); err != nil {
+			t.Fatalf("sandbox %s: %v", sandbox, err)
+		}
+	}
+	if _, err := reg.Get(aid.String()); !errors.Is(err, vresource.ErrUnknownChain) {
+		t.Errorf("pod sbX's chain %s after its sandbox: %v", aid, err)
+	}
+	if _, err := os.Stat(chain.Dir(cfg.StateDir, aid)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pod sbX's chain directory: %v", err)
+	}
+	if _, err := reg.Get(squatter.AID.String()); err != nil {
+		t.Errorf("chain %s of pod sbZ after sandbox sbY: %v", squatter.Name, err)
 	}
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/vrid/vrid/vresource"
 )
 
-// A host-network pod with runtime handler vrid: its container runs in a
-// chain (the pause container does not), crictl exec joins it, and removing
-// the pod leaves nothing.  The test containerd points the handler at the
+// A host-network pod with runtime handler vrid: its container, in the
+// pod's pid namespace, runs in the pod's chain (the pause container does
+// not), crictl exec joins it, and removing the pod leaves nothing.  The test containerd points the handler at the
 // tests' sequential config.
 func TestCRIPod(t *testing.T) {
 	e := testEnv(t)
@@ -29,7 +29,7 @@ func TestCRIPod(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	name := oci.ChainName(ctrID)
+	name := oci.PodChainName(podID)
 	ch, ok := chainNamed(t, cfg.StateDir, name)
 	if !ok {
 		t.Fatalf("no chain %q in %s", name, cfg.StateDir)
@@ -89,11 +89,17 @@ func writeJSON(t *testing.T, e *env, name string, v any) string {
 // its pid namespace, and returns its id and config file.
 func (e *env) runPod(t *testing.T, name string, annotations map[string]string) (id, file string) {
 	t.Helper()
+	return e.runPodPID(t, name, annotations, criPod)
+}
+
+// runPodPID is runPod with the pod's pid namespace mode.
+func (e *env) runPodPID(t *testing.T, name string, annotations map[string]string, pidMode int) (id, file string) {
+	t.Helper()
 	pod := map[string]any{
 		"metadata":    map[string]any{"name": name, "namespace": "default", "uid": name + "-uid"},
 		"annotations": annotations,
 		"linux": map[string]any{"security_context": map[string]any{
-			"namespace_options": map[string]any{"network": criNode, "pid": criPod}}},
+			"namespace_options": map[string]any{"network": criNode, "pid": pidMode}}},
 		"log_directory": filepath.Join(e.work, "podlogs", name),
 	}
 	file = writeJSON(t, e, name+".json", pod)
@@ -109,10 +115,12 @@ func (e *env) runPod(t *testing.T, name string, annotations map[string]string) (
 	return id, file
 }
 
-// CRI's NamespaceMode: POD shares the pod's namespace, NODE the host's.
+// CRI's NamespaceMode: POD shares the pod's namespace, CONTAINER gives
+// the container its own, NODE the host's.
 const (
-	criPod  = 0
-	criNode = 2
+	criPod       = 0
+	criContainer = 1
+	criNode      = 2
 )
 
 // startPodContainer creates and starts the probe, sleeping, as container
@@ -120,15 +128,35 @@ const (
 // id, known once it is created, and the error of starting it.
 func (e *env) startPodContainer(t *testing.T, podID, podFile, name string) (string, error) {
 	t.Helper()
-	ctr := map[string]any{
-		"metadata": map[string]any{"name": name},
-		"image":    map[string]any{"image": probeImage},
-		"command":  []string{"/probe", "sleep"},
-		"log_path": name + ".log",
-		"linux": map[string]any{"security_context": map[string]any{
-			"namespace_options": map[string]any{"pid": criPod}}},
+	return e.startPodCommand(t, podID, podFile, podContainer{name: name, command: []string{"/probe", "sleep"}, pidMode: criPod})
+}
+
+// podContainer is a container of the probe image in a pod.
+type podContainer struct {
+	name    string
+	command []string
+	pidMode int
+	mounts  map[string]string // container path: host path
+}
+
+// startPodCommand creates and starts container c in a pod, as
+// startPodContainer does.
+func (e *env) startPodCommand(t *testing.T, podID, podFile string, c podContainer) (string, error) {
+	t.Helper()
+	var mounts []map[string]any
+	for ctrPath, hostPath := range c.mounts {
+		mounts = append(mounts, map[string]any{"container_path": ctrPath, "host_path": hostPath})
 	}
-	out, err := e.crictl("create", podID, writeJSON(t, e, name+"-container.json", ctr), podFile)
+	ctr := map[string]any{
+		"metadata": map[string]any{"name": c.name},
+		"image":    map[string]any{"image": probeImage},
+		"command":  c.command,
+		"log_path": c.name + ".log",
+		"mounts":   mounts,
+		"linux": map[string]any{"security_context": map[string]any{
+			"namespace_options": map[string]any{"pid": c.pidMode}}},
+	}
+	out, err := e.crictl("create", podID, writeJSON(t, e, c.name+"-container.json", ctr), podFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,9 +68,9 @@ func tarFiles(t *testing.T, path string) map[string][]byte {
 // CRI's CheckpointContainer (crictl checkpoint --export) on a vrid
 // container of a pod that shares its pid namespace: containerd packs the
 // checkpoint directory under checkpoint/ of the archive, vrid's state
-// included, and the container goes on running.  Its pod mates, a vrid
-// container with a chain of its own and the pause container, are
-// untouched: same pids, still running, the mate's chain and tables as
+// (its pod's chain) included, and the container goes on running.  Its
+// pod mates, a vrid container in the same chain and the pause container,
+// are untouched: same pids, still running, the chain and its tables as
 // they were.
 func TestCRICheckpoint(t *testing.T) {
 	e := testEnv(t)
@@ -83,20 +83,16 @@ func TestCRICheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	targetChain, ok := chainNamed(t, e.stateDir, oci.ChainName(target))
+	podChain, ok := chainNamed(t, e.stateDir, oci.PodChainName(podID))
 	if !ok {
-		t.Fatalf("no chain for container %s", target)
+		t.Fatalf("no chain for pod %s", podID)
 	}
-	mateChain, ok := chainNamed(t, e.stateDir, oci.ChainName(mate))
-	if !ok {
-		t.Fatalf("no chain for container %s", mate)
-	}
-	waitFor(t, func() bool { return len(tableEntries(t, mateChain)) > 0 }, "the mate's pid in its table")
+	waitFor(t, func() bool { return len(tableEntries(t, podChain)) == 2 }, "both containers' pids in the chain's table")
 	before := map[string]criState{}
 	for _, id := range []string{target, mate} {
 		before[id] = e.criInspect(t, id)
 	}
-	mateTables := tableEntries(t, mateChain)
+	tables := tableEntries(t, podChain)
 	pausePid := e.podPid(t, podID)
 
 	archive := filepath.Join(t.TempDir(), "ck.tar")
@@ -114,9 +110,9 @@ func TestCRICheckpoint(t *testing.T) {
 	if err := json.Unmarshal(files["checkpoint/"+snapshot.ManifestName], &m); err != nil {
 		t.Fatalf("checkpoint/%s: %v", snapshot.ManifestName, err)
 	}
-	if !m.Container || m.AID != targetChain.AID || m.Name != targetChain.Name {
+	if !m.Container || m.AID != podChain.AID || m.Name != podChain.Name {
 		t.Errorf("manifest: container %v, chain %s (AID %d); want a container's, chain %s (AID %d)",
-			m.Container, m.Name, m.AID, targetChain.Name, targetChain.AID)
+			m.Container, m.Name, m.AID, podChain.Name, podChain.AID)
 	}
 	for _, name := range []string{"tables.img", "sysv.json", "pstree.img"} {
 		if _, ok := m.Files[name]; !ok {
@@ -132,14 +128,11 @@ func TestCRICheckpoint(t *testing.T) {
 	if got := e.podPid(t, podID); got != pausePid {
 		t.Errorf("the pod's pause process is %d, was %d", got, pausePid)
 	}
-	if ch, ok := chainNamed(t, e.stateDir, oci.ChainName(mate)); !ok || ch.AID != mateChain.AID {
-		t.Errorf("the mate's chain: %+v (found %v), want AID %d", ch, ok, mateChain.AID)
+	if ch, ok := chainNamed(t, e.stateDir, podChain.Name); !ok || ch.AID != podChain.AID {
+		t.Errorf("the pod's chain: %+v (found %v), want AID %d still", ch, ok, podChain.AID)
 	}
-	if got := tableEntries(t, mateChain); !reflect.DeepEqual(got, mateTables) {
-		t.Errorf("the mate's tables:\n%v\nwere\n%v", got, mateTables)
-	}
-	if ch, ok := chainNamed(t, e.stateDir, oci.ChainName(target)); !ok || ch.AID != targetChain.AID {
-		t.Errorf("the checkpointed container's chain: %+v (found %v), want AID %d still", ch, ok, targetChain.AID)
+	if got := tableEntries(t, podChain); !reflect.DeepEqual(got, tables) {
+		t.Errorf("the pod chain's tables:\n%v\nwere\n%v", got, tables)
 	}
 
 }

@@ -5,7 +5,10 @@
  *   probe sem KEY [hold] creates semaphore KEY with IPC_EXCL and prints
  *                        the keys of every semaphore it can see; with
  *                        hold it then sleeps until killed
- *   probe sleep          prints its pid, then sleeps until killed
+ *   probe sleep [TAG]    prints its pid, then sleeps until killed (TAG
+ *                        only tells processes apart in their cmdlines)
+ *   probe peer PID       what it sees of process PID: the errno of
+ *                        kill(PID, 0), and /proc/PID/cmdline
  *   probe attack VICTIM  turns on its table file ($VRID_TABLE): tries to
  *                        replace it with a symlink to VICTIM, rename it,
  *                        unlink it and add a file beside it, printing the
@@ -23,6 +26,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
@@ -89,6 +93,29 @@ static int ipc(void)
 		pause();
 }
 
+static int peer(const char *pid)
+{
+	char path[64], cmd[256];
+	ssize_t n;
+	int fd;
+
+	report("kill", kill(atoi(pid), 0));
+	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+	fd = open(path, O_RDONLY);
+	n = fd < 0 ? -1 : read(fd, cmd, sizeof(cmd) - 1);
+	if (n < 0) {
+		printf("cmdline=%s\n", strerrorname_np(errno));
+		return 1;
+	}
+	for (ssize_t i = 0; i < n; i++)
+		cmd[i] = cmd[i] ? cmd[i] : ' ';
+	while (n > 0 && cmd[n - 1] == ' ')
+		n--;
+	cmd[n] = 0;
+	printf("cmdline=%s\n", cmd);
+	return 0;
+}
+
 /* Real pages past the end of the table, as a chain filling the host's memory would write them. */
 static int fill(void)
 {
@@ -122,11 +149,13 @@ int main(int argc, char **argv)
 	}
 	if (argc == 2 && !strcmp(argv[1], "ipc"))
 		return ipc();
-	if (argc == 2 && !strcmp(argv[1], "sleep")) {
+	if ((argc == 2 || argc == 3) && !strcmp(argv[1], "sleep")) {
 		printf("pid=%d\n", getpid());
 		for (;;)
 			pause();
 	}
+	if (argc == 3 && !strcmp(argv[1], "peer"))
+		return peer(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "attack"))
 		return attack(argv[2]);
 	if (argc == 2 && !strcmp(argv[1], "fill"))
@@ -137,6 +166,6 @@ int main(int argc, char **argv)
 		report("truncate", fd < 0 ? fd : ftruncate(fd, 0));
 		return 0;
 	}
-	fprintf(stderr, "usage: probe pid | probe sem KEY [hold] | probe sleep | probe attack VICTIM | probe truncate | probe fill | probe ipc\n");
+	fprintf(stderr, "usage: probe pid | probe sem KEY [hold] | probe sleep [TAG] | probe peer PID | probe attack VICTIM | probe truncate | probe fill | probe ipc\n");
 	return 2;
 }
