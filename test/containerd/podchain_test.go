@@ -145,8 +145,9 @@ func TestCRIPodOwnPIDNamespace(t *testing.T) {
 	if f := ch.Facts; f.Sandbox != podID || f.PIDNS != pidNS {
 		t.Errorf("the chain records %+v, want pod %s's sandbox and the container's pid namespace %s", f, podID, pidNS)
 	}
-	// Its own pid namespace: its process is pid 1 there, virtual 1000.
-	wantRows := []psRow{{AID: uint64(ch.AID), Chain: name, State: "running", VirtPID: 1000, SysPID: 1, HostPID: host, Command: "/probe sleep"}}
+	// Its own pid namespace: its process is that namespace's init, pid 1
+	// there and in the chain.
+	wantRows := []psRow{{AID: uint64(ch.AID), Chain: name, State: "running", VirtPID: 1, SysPID: 1, HostPID: host, Command: "/probe sleep"}}
 	var rows []psRow
 	waitFor(t, func() bool {
 		rows = chainRows(t, e, name)
