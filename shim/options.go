@@ -67,13 +67,30 @@ func parseOptions(opts *anypb.Any, bundle string) (options, error) {
 
 var errUnknownOptions = errors.New("not runc options nor runtimeoptions")
 
-// runcOptions is what runc's task service gets: containerd's runc options,
-// or else those of [runc] in config.toml, or none.
+// runcOptions is what runc's task service gets: containerd's runc
+// options, with the binary and root of [runc] in config.toml where they
+// name none; or else those of [runc] alone; or none.  A client's task
+// options (the Go client's WithRestoreImagePath) often name neither, and
+// runc's defaults would put the container in another state root than its
+// pod's.
 func (o options) runcOptions(cfg *config.Config) (*anypb.Any, error) {
-	if o.Runc != nil || (cfg.Runc.Binary == "" && cfg.Runc.Root == "") {
+	var runc runcoptions.Options
+	if o.Runc != nil {
+		if err := o.Runc.UnmarshalTo(&runc); err != nil {
+			return nil, fmt.Errorf("runc options: %w", err)
+		}
+	}
+	filled := false
+	if runc.BinaryName == "" && cfg.Runc.Binary != "" {
+		runc.BinaryName, filled = cfg.Runc.Binary, true
+	}
+	if runc.Root == "" && cfg.Runc.Root != "" {
+		runc.Root, filled = cfg.Runc.Root, true
+	}
+	if !filled {
 		return o.Runc, nil
 	}
-	a, err := anypb.New(&runcoptions.Options{BinaryName: cfg.Runc.Binary, Root: cfg.Runc.Root})
+	a, err := anypb.New(&runc)
 	if err != nil {
 		return nil, fmt.Errorf("runc options from %s: %w", cfg.Path, err)
 	}
