@@ -120,10 +120,18 @@ const (
 // id, known once it is created, and the error of starting it.
 func (e *env) startPodContainer(t *testing.T, podID, podFile, name string) (string, error) {
 	t.Helper()
+	return e.startPodCommand(t, podID, podFile, name, []string{"/probe", "sleep"}, nil)
+}
+
+// startPodCommand is startPodContainer with a command of the probe
+// image, and CRI mounts ({container_path, host_path}).
+func (e *env) startPodCommand(t *testing.T, podID, podFile, name string, command []string, mounts []map[string]any) (string, error) {
+	t.Helper()
 	ctr := map[string]any{
 		"metadata": map[string]any{"name": name},
 		"image":    map[string]any{"image": probeImage},
-		"command":  []string{"/probe", "sleep"},
+		"command":  command,
+		"mounts":   mounts,
 		"log_path": name + ".log",
 		"linux": map[string]any{"security_context": map[string]any{
 			"namespace_options": map[string]any{"pid": criPod}}},
