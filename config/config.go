@@ -44,8 +44,9 @@ type Tables struct {
 	IPCKeySlots uint32 `toml:"ipckey_slots"`
 }
 
-// Runc is what the containerd shim tells runc's task service when
-// containerd sent no runc options of its own; "" leaves runc's default.
+// Runc is the binary and root the containerd shim tells runc's task
+// service where containerd's runc options name none; "" leaves runc's
+// default.
 type Runc struct {
 	Binary string `toml:"binary"`
 	Root   string `toml:"root"`

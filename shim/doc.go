@@ -118,8 +118,10 @@
 // config.toml: ConfigPath, or ConfigBody written to <bundle>/vrid-config.toml
 // (so a CRI options table may hold config.toml's keys directly); runc's
 // task service then gets no options and runs `runc` from the shim's PATH
-// (which is containerd's) with runc's default root.  runc options go to
-// runc's task service unchanged (BinaryName, Root, SystemdCgroup...), and
+// (which is containerd's) with runc's default root, unless config.toml's
+// [runc] names them.  runc options go to runc's task service as they are
+// (BinaryName, Root, SystemdCgroup...), with [runc]'s binary and root
+// where they name none (a client's task options often do not), and
 // vrid's config comes from $VRID_CONFIG, else /etc/vrid/config.toml, else
 // the defaults.  containerd hands its environment to the shim, so
 // $VRID_CONFIG in containerd's environment works in every case.  `shim

@@ -68,29 +68,29 @@ func parseOptions(opts *anypb.Any, bundle string) (options, error) {
 var errUnknownOptions = errors.New("not runc options nor runtimeoptions")
 
 // runcOptions is what runc's task service gets: containerd's runc
-// options, with the binary and root that [runc] of config.toml gives where
-// they name none (CRI's options for a user-namespace pod carry only the
-// I/O owner), or else those of [runc] alone, or none.
+// options, with the binary and root of [runc] in config.toml where they
+// name none; or else those of [runc] alone; or none.  A client's task
+// options often name neither (the Go client's WithRestoreImagePath; CRI's
+// I/O owner of a user-namespace pod), and runc's defaults would put the
+// container in another state root than its pod's.
 func (o options) runcOptions(cfg *config.Config) (*anypb.Any, error) {
-	var opts runcoptions.Options
+	var runc runcoptions.Options
 	if o.Runc != nil {
-		if err := o.Runc.UnmarshalTo(&opts); err != nil {
+		if err := o.Runc.UnmarshalTo(&runc); err != nil {
 			return nil, fmt.Errorf("runc options: %w", err)
 		}
 	}
-	fill := func(field *string, value string) bool {
-		if *field == "" && value != "" {
-			*field = value
-			return true
-		}
-		return false
+	filled := false
+	if runc.BinaryName == "" && cfg.Runc.Binary != "" {
+		runc.BinaryName, filled = cfg.Runc.Binary, true
 	}
-	filled := fill(&opts.BinaryName, cfg.Runc.Binary)
-	filled = fill(&opts.Root, cfg.Runc.Root) || filled
+	if runc.Root == "" && cfg.Runc.Root != "" {
+		runc.Root, filled = cfg.Runc.Root, true
+	}
 	if !filled {
 		return o.Runc, nil
 	}
-	a, err := anypb.New(&opts)
+	a, err := anypb.New(&runc)
 	if err != nil {
 		return nil, fmt.Errorf("runc options from %s: %w", cfg.Path, err)
 	}

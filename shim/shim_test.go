@@ -66,47 +66,6 @@ func TestParseOptions(t *testing.T) {
 	}
 }
 
-func TestRuncOptions(t *testing.T) {
-	tests := []struct {
-		name         string
-		given        *runcoptions.Options // nil: none
-		binary, root string               // [runc] of config.toml
-		want         *runcoptions.Options // nil: none
-	}{
-		{name: "none anywhere"},
-		{name: "config only", binary: "/opt/runc", root: "/run/r", want: &runcoptions.Options{BinaryName: "/opt/runc", Root: "/run/r"}},
-		{name: "containerd's win", given: &runcoptions.Options{BinaryName: "/bin/runc", Root: "/run/c"}, binary: "/opt/runc", root: "/run/r",
-			want: &runcoptions.Options{BinaryName: "/bin/runc", Root: "/run/c"}},
-		{name: "I/O owner of a user-namespace pod gets the config's runc", given: &runcoptions.Options{IoUid: 65536, IoGid: 65536},
-			binary: "/opt/runc", root: "/run/r", want: &runcoptions.Options{IoUid: 65536, IoGid: 65536, BinaryName: "/opt/runc", Root: "/run/r"}},
-		{name: "given, nothing to add", given: &runcoptions.Options{IoUid: 7}, want: &runcoptions.Options{IoUid: 7}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var o options
-			if tt.given != nil {
-				o.Runc = mustAny(t, tt.given)
-			}
-			cfg := config.Default()
-			cfg.Runc.Binary, cfg.Runc.Root = tt.binary, tt.root
-			got, err := o.runcOptions(&cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tt.want == nil {
-				if got != nil {
-					t.Fatalf("got options %v, want none", got)
-				}
-				return
-			}
-			var opts runcoptions.Options
-			if got == nil || got.UnmarshalTo(&opts) != nil || !proto.Equal(&opts, tt.want) {
-				t.Errorf("got %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
 func testConfig(t *testing.T) (*config.Config, vresource.Registry) {
 	t.Helper()
 	cfg := config.Default()
