@@ -189,9 +189,10 @@ func TestCRIExportIntoNewPod(t *testing.T) {
 		t.Fatalf("ckpt: %q, want %q", got, want)
 	}
 	e.criCkptCheck(t, orig, out, 1, checkLines(sharedPID, 7))
-	origChain, ok := chainNamed(t, e.stateDir, oci.ChainName(orig))
+	// It shares the pod's pid namespace: its chain is the pod's.
+	origChain, ok := chainNamed(t, e.stateDir, oci.PodChainName(oldPod))
 	if !ok {
-		t.Fatalf("no chain for container %s", orig)
+		t.Fatalf("no chain for pod %s of container %s", oldPod, orig)
 	}
 	before := e.vridTables(t, origChain.Name)
 	archive := filepath.Join(t.TempDir(), "ck.tar")
