@@ -125,10 +125,11 @@ func newManifest(cfg *config.Config, ch vresource.Chain, criuVersion int) (*Mani
 }
 
 // Finish writes the manifest, once runc has dumped the processes: it
-// sums every file of the directory.
+// sums every file of the directory.  Nothing is synced: containerd copies
+// the directory into its content store, which syncs what it commits.
 func (s *Saved) Finish() error {
 	s.files = append(s.files, ManifestName)
-	return writeManifest(s.dir, s.Manifest)
+	return writeManifest(s.dir, s.Manifest, false)
 }
 
 // Discard removes what SaveContainer and Finish wrote, after a failed

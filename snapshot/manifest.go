@@ -171,9 +171,16 @@ func (m *Manifest) checkBuild(library string) error {
 }
 
 // writeManifest sums every file in dir, then writes the manifest through
-// a temporary file and a rename, after syncing everything else, so that a
-// manifest names only files that are on disk.
-func writeManifest(dir string, m *Manifest) error {
+// a temporary file and a rename.  durable: everything else is synced
+// first, and the manifest after, so that a manifest names only files that
+// are on disk.  Otherwise the image is whole once renamed, as CRIU's and
+// runc's are, but a crash of the machine may cut it, which the sums tell
+// at restore.
+func writeManifest(dir string, m *Manifest, durable bool) error {
+	sync := syncPath
+	if !durable {
+		sync = func(string) error { return nil }
+	}
 	files, err := listFiles(dir)
 	if err != nil {
 		return err
@@ -185,18 +192,18 @@ func writeManifest(dir string, m *Manifest) error {
 		if m.Files[name], err = fileSum(path); err != nil {
 			return err
 		}
-		if err := syncPath(path); err != nil {
+		if err := sync(path); err != nil {
 			return err
 		}
 		dirs[filepath.Dir(path)] = true
 	}
 	delete(dirs, dir)
 	for d := range dirs {
-		if err := syncPath(d); err != nil {
+		if err := sync(d); err != nil {
 			return err
 		}
 	}
-	if err := syncPath(dir); err != nil {
+	if err := sync(dir); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(m, "", "\t")
@@ -207,13 +214,13 @@ func writeManifest(dir string, m *Manifest) error {
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
 		return err
 	}
-	if err := syncPath(tmp); err != nil {
+	if err := sync(tmp); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, ManifestName)); err != nil {
 		return err
 	}
-	return syncPath(dir)
+	return sync(dir)
 }
 
 // listFiles lists the files of an image, slash-separated and sorted,

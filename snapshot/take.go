@@ -41,7 +41,12 @@ type Options struct {
 	// LeaveRunning resumes the chain after the snapshot; otherwise it
 	// ends once the image is complete.
 	LeaveRunning bool
-	Log          logrus.FieldLogger
+	// Sync makes the image durable (fsync) before the chain resumes or
+	// ends; otherwise it is whole once renamed into place, as CRIU's
+	// dump is, and a crash of the machine within the page cache's
+	// writeback may cut it.
+	Sync bool
+	Log  logrus.FieldLogger
 }
 
 // Take saves the chain into o.Image.  The image is built in a temporary
@@ -97,7 +102,7 @@ func Take(ctx context.Context, o Options) (*Manifest, error) {
 	s := &taking{o: o, ch: ch, m: m, dir: tmp, criu: criuBin}
 	err = s.run(ctx)
 	if err == nil {
-		err = rename(tmp, image)
+		err = rename(tmp, image, o.Sync)
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -147,9 +152,12 @@ func checkImageDir(dir string) error {
 }
 
 // rename puts the finished image at dir, which may be an empty directory.
-func rename(tmp, dir string) error {
+func rename(tmp, dir string, durable bool) error {
 	if err := os.Rename(tmp, dir); err != nil {
 		return fmt.Errorf("%w (another snapshot wrote it meanwhile?)", err)
+	}
+	if !durable {
+		return nil
 	}
 	return syncPath(filepath.Dir(dir))
 }
@@ -205,7 +213,7 @@ func (s *taking) run(ctx context.Context) error {
 		return err
 	}
 	ph.done("criu dump")
-	if err := writeManifest(s.dir, s.m); err != nil {
+	if err := writeManifest(s.dir, s.m, s.o.Sync); err != nil {
 		return err
 	}
 	ph.done("manifest")

@@ -2,14 +2,18 @@ package core_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -653,4 +657,90 @@ func TestRestoreCopyBesideOriginal(t *testing.T) {
 			checkNoLeaks(t, stateDir, ipcBefore)
 		})
 	}
+}
+
+// --sync makes the image durable before the command returns: every file
+// of it is fsynced, as is each directory on the way; without it, as with
+// CRIU's own dump, nothing of the image is (the sums at restore tell an
+// image a crash cut).  strace watches vrid's fsyncs, and lets go of
+// what it execs (CRIU traces processes itself).
+func TestSnapshotSync(t *testing.T) {
+	needCRIU(t)
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		t.Skip("no strace (scripts/install-stack.sh installs it)")
+	}
+	stateDir := t.TempDir()
+	ipcBefore := readIPC(t)
+	t.Cleanup(func() { killChainProcesses(t, stateDir) })
+	c := startSnapChain(t, stateDir, "durable", "snap_ids")
+	c.waitLine(t, "ready")
+	for _, tt := range []struct {
+		flags      []string
+		wantSynced bool
+	}{
+		{[]string{"--leave-running"}, false},
+		{[]string{"--leave-running", "--sync"}, true},
+	} {
+		parent := t.TempDir()
+		image := filepath.Join(parent, "image")
+		trace := filepath.Join(t.TempDir(), "strace")
+		ctx, cancel := context.WithTimeout(context.Background(), runDeadline)
+		cmd := vridCommand(ctx, stateDir, append([]string{"snapshot", "durable", "--image", image}, tt.flags...)...)
+		cmd.Args = append([]string{strace, "-f", "--detach-on=execve", "-qq", "-y", "-e", "trace=fsync,fdatasync", "-o", trace}, cmd.Args...)
+		cmd.Path = strace
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("vrid snapshot %v: %v\n%s", tt.flags, err, out)
+		}
+		raw, err := os.ReadFile(trace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// fsync(7</tmp/.../.image.tmp-123/pages-1.img>) = 0: the path as
+		// it was, under the temporary name the image is built under.
+		synced := map[string]bool{}
+		for _, m := range regexp.MustCompile(`sync\(\d+<([^>]*)>\) = 0`).FindAllStringSubmatch(string(raw), -1) {
+			// The image's parent, synced after the rename, is not the image.
+			if rel, err := filepath.Rel(parent, m[1]); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+				_, inImage, _ := strings.Cut(filepath.ToSlash(rel), "/")
+				synced[inImage] = true // "" for the image's directory
+			}
+		}
+		if !tt.wantSynced {
+			if len(synced) != 0 {
+				t.Errorf("snapshot %v synced %v, want nothing of the image", tt.flags, slices.Sorted(maps.Keys(synced)))
+			}
+			continue
+		}
+		files, err := listImage(image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range append(files, "", ".manifest.json.tmp") {
+			if !synced[f] {
+				t.Errorf("snapshot %v did not sync %q of the image; synced %v", tt.flags, f, slices.Sorted(maps.Keys(synced)))
+			}
+		}
+	}
+	c.wake(t)
+	c.waitLine(t, "PASS")
+	checkNoLeaks(t, stateDir, ipcBefore)
+}
+
+// listImage lists the regular files of an image but its manifest, slash-separated.
+func listImage(dir string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err == nil && rel != "manifest.json" {
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	return out, err
 }
