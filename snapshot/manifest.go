@@ -177,7 +177,7 @@ func (m *Manifest) checkBuild(library string) error {
 // runc's are, but a crash of the machine may cut it, which the sums tell
 // at restore.
 func writeManifest(dir string, m *Manifest, durable bool) error {
-	sync := syncPath
+	sync := vresource.SyncPath
 	if !durable {
 		sync = func(string) error { return nil }
 	}
@@ -249,18 +249,6 @@ func listFiles(dir string) ([]string, error) {
 	})
 	slices.Sort(out)
 	return out, err
-}
-
-func syncPath(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	return nil
 }
 
 func sortedKeys(m map[string]string) []string {

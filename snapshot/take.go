@@ -159,7 +159,7 @@ func rename(tmp, dir string, durable bool) error {
 	if !durable {
 		return nil
 	}
-	return syncPath(filepath.Dir(dir))
+	return vresource.SyncPath(filepath.Dir(dir))
 }
 
 // taking is one snapshot under way: what must be undone if it fails.

@@ -329,17 +329,19 @@ func (r *FileRegistry) store(f *registryFile, durable bool) error {
 	if r.inMemory || !durable {
 		return nil
 	}
-	return syncDir(r.dir)
+	return SyncPath(r.dir)
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// SyncPath fsyncs the file or directory at path: what a rename into a
+// directory needs to outlive a crash of the machine.
+func SyncPath(path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
 	}
 	return nil
 }
