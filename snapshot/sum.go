@@ -27,6 +27,10 @@ import (
 // file has one empty chunk.
 const sumChunk = 64 << 20
 
+// sumBufs are the read buffers of fileSum, reused: an image is mostly
+// small files, where a new buffer each would cost more than the sum.
+var sumBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
 // fileSum is the checksum of the file at path, 16 hex digits.
 func fileSum(path string) (string, error) {
 	f, err := os.Open(path)
@@ -46,19 +50,27 @@ func fileSum(path string) (string, error) {
 		next <- i
 	}
 	close(next)
-	var wg sync.WaitGroup
-	for range min(len(sums), runtime.GOMAXPROCS(0)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 1<<20)
-			for i := range next {
-				off := int64(i) * sumChunk
-				sums[i], errs[i] = chunkSum(f, off, min(sumChunk, size-off), buf)
-			}
-		}()
+	work := func() {
+		buf := sumBufs.Get().(*[]byte)
+		defer sumBufs.Put(buf)
+		for i := range next {
+			off := int64(i) * sumChunk
+			sums[i], errs[i] = chunkSum(f, off, min(sumChunk, size-off), *buf)
+		}
 	}
-	wg.Wait()
+	if len(sums) == 1 {
+		work() // most files of an image: no goroutine to start
+	} else {
+		var wg sync.WaitGroup
+		for range min(len(sums), runtime.GOMAXPROCS(0)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				work()
+			}()
+		}
+		wg.Wait()
+	}
 	for _, err := range errs {
 		if err != nil {
 			return "", fmt.Errorf("sum %s: %w", path, err)
