@@ -56,12 +56,18 @@ func Precheck(cfg *config.Config, dir string) (*Manifest, error) {
 }
 
 func check(cfg *config.Config, dir string, sums bool) (*Manifest, error) {
+	// CRIU, a process to start, answers while the image is read.
+	criuErr := make(chan error, 1)
+	go func() {
+		_, err := criu.Version(CRIUPath(cfg))
+		criuErr <- err
+	}()
 	m, err := verifyBuild(cfg, dir, sums)
+	if cerr := <-criuErr; err == nil && cerr != nil {
+		err = fmt.Errorf("restore %s: %w", dir, cerr)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if _, err := criu.Version(CRIUPath(cfg)); err != nil {
-		return nil, fmt.Errorf("restore %s: %w", dir, err)
 	}
 	return m, nil
 }
