@@ -257,7 +257,7 @@ func containsController(list, name string) bool {
 func (c *Cgroup) Members() ([]int, error) {
 	var pids []int
 	err := c.walk(func(dir string) error {
-		data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		data, err := removedAsNotExist(os.ReadFile(filepath.Join(dir, "cgroup.procs")))
 		if err != nil {
 			return err
 		}
@@ -274,6 +274,16 @@ func (c *Cgroup) Members() ([]int, error) {
 		return nil, fmt.Errorf("members of cgroup %s: %w", c.Path, err)
 	}
 	return pids, nil
+}
+
+// removedAsNotExist makes the answer of a cgroup removed between the
+// open of one of its files and the read or write (ENODEV) the answer of
+// one removed before the open: fs.ErrNotExist.
+func removedAsNotExist(data []byte, err error) ([]byte, error) {
+	if errors.Is(err, unix.ENODEV) {
+		err = fmt.Errorf("%w (%w)", fs.ErrNotExist, err)
+	}
+	return data, err
 }
 
 // walk calls fn on the cgroup, then on every cgroup below it.  One below

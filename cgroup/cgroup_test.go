@@ -313,3 +313,26 @@ func waitFor(t *testing.T, what string, done func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A cgroup removed between the open of its file and the read answers
+// ENODEV (seen: vrid rm racing the supervisor's teardown); it counts as
+// gone, as one removed before the open.
+func TestRemovedAsNotExist(t *testing.T) {
+	for _, tt := range []struct {
+		err      error
+		notExist bool
+	}{
+		{nil, false},
+		{&fs.PathError{Op: "read", Path: "cgroup.procs", Err: unix.ENODEV}, true},
+		{&fs.PathError{Op: "open", Path: "cgroup.procs", Err: unix.ENOENT}, true},
+		{&fs.PathError{Op: "read", Path: "cgroup.procs", Err: unix.EACCES}, false},
+	} {
+		_, err := removedAsNotExist(nil, tt.err)
+		if got := errors.Is(err, fs.ErrNotExist); got != tt.notExist || (tt.err == nil) != (err == nil) {
+			t.Errorf("removedAsNotExist(%v) = %v, want fs.ErrNotExist %v", tt.err, err, tt.notExist)
+		}
+		if tt.err != nil && !errors.Is(err, tt.err.(*fs.PathError).Err) {
+			t.Errorf("removedAsNotExist(%v) = %v, lost the cause", tt.err, err)
+		}
+	}
+}

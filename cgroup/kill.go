@@ -36,7 +36,7 @@ func (c *Cgroup) Kill() error {
 		return err
 	}
 	if c.v2 {
-		err := os.WriteFile(filepath.Join(c.Path, "cgroup.kill"), []byte("1"), 0)
+		_, err := removedAsNotExist(nil, os.WriteFile(filepath.Join(c.Path, "cgroup.kill"), []byte("1"), 0))
 		if err == nil {
 			return c.waitEmpty(killTimeout)
 		}
