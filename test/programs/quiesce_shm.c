@@ -24,7 +24,7 @@
 static const size_t sizes[NSEG] = { 4096, 3 * 4096 + 100, 256 * 1024 };
 static const key_t keys[NSEG] = { IPC_PRIVATE, 0x5151, IPC_PRIVATE };
 static unsigned char *seg[NSEG];
-static int stop_writer;
+static int stop_writer, writer_ran;
 
 static unsigned char pattern(int s, size_t i, int round)
 {
@@ -53,6 +53,7 @@ static void *writer(void *arg)
 	while (!__atomic_load_n(&stop_writer, __ATOMIC_ACQUIRE)) {
 		fill(NSEG - 1, 0);
 		passes++;
+		__atomic_store_n(&writer_ran, 1, __ATOMIC_RELEASE);
 		usleep(200);
 	}
 	return (void *)passes;
@@ -105,6 +106,9 @@ int main(int argc, char **argv)
 	if (block)
 		block_signal(SIG_BLOCK);
 	MUST(pthread_create(&thread, NULL, writer, NULL) == 0);
+	/* Ready once the writer writes: "check" may come at once after. */
+	while (!__atomic_load_n(&writer_ran, __ATOMIC_ACQUIRE))
+		usleep(100);
 	OUT_INT("ready", 1);
 	fflush(stdout);
 
