@@ -336,3 +336,49 @@ func TestRemovedAsNotExist(t *testing.T) {
 		}
 	}
 }
+
+// Freeze and Thaw settle on a live cgroup; on one already removed, Thaw
+// is no error (its members went with it) and Freeze says it is gone.
+func TestFreezeThaw(t *testing.T) {
+	needRoot(t)
+	for _, h := range hierarchies(t) {
+		t.Run(kind(h), func(t *testing.T) {
+			c, err := Create(filepath.Join(h.root, parentName, "freeze-"+strconv.Itoa(os.Getpid())))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Kill(); _ = c.Remove() })
+			sleeper := exec.Command("sleep", "1000")
+			if err := c.Start(sleeper); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
+			if err := c.Freeze(time.Second); err != nil {
+				t.Fatalf("Freeze: %v", err)
+			}
+			state, want := filepath.Join(c.Path, "freezer.state"), "FROZEN"
+			if h.v2 {
+				state, want = filepath.Join(c.Path, "cgroup.events"), "frozen 1"
+			}
+			if data, err := os.ReadFile(state); err != nil || !strings.Contains(string(data), want) {
+				t.Errorf("after Freeze %s reads %q (%v), want %q in it", state, data, err, want)
+			}
+			if err := c.Thaw(time.Second); err != nil {
+				t.Fatalf("Thaw: %v", err)
+			}
+			if err := c.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = sleeper.Wait()
+			if err := c.Remove(); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Thaw(time.Second); err != nil {
+				t.Errorf("Thaw of a removed cgroup: %v, want none", err)
+			}
+			if err := c.Freeze(time.Second); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("Freeze of a removed cgroup: %v, want fs.ErrNotExist", err)
+			}
+		})
+	}
+}

@@ -84,12 +84,17 @@ func (c *Cgroup) checkKillable() error {
 
 // killFrozen is one round of the freezer's way: freeze, open a pidfd for
 // each member, list again, SIGKILL those still listed, thaw.
+// A freeze that does not settle in time is no error here: the
+// membership is checked again after it.
 func (c *Cgroup) killFrozen() (err error) {
-	if err := c.freeze(true); err != nil {
+	switch err := c.Freeze(freezeTimeout); {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // removed, with its members
+	case err != nil && !errors.Is(err, ErrNotSettled):
 		return err
 	}
 	defer func() {
-		if terr := c.freeze(false); terr != nil && err == nil {
+		if terr := c.Thaw(freezeTimeout); terr != nil && !errors.Is(terr, ErrNotSettled) && err == nil {
 			err = terr
 		}
 	}()
@@ -122,10 +127,25 @@ func (c *Cgroup) killFrozen() (err error) {
 	return nil
 }
 
-// freeze freezes or thaws the cgroup and everything below it.  A freeze
-// that does not complete in time (a process in uninterruptible sleep) is
-// no error: killFrozen checks membership itself.
-func (c *Cgroup) freeze(frozen bool) error {
+// ErrNotSettled: the kernel did not say the cgroup was frozen, or thawed,
+// within the time given (a member in uninterruptible sleep, or dying).
+var ErrNotSettled = errors.New("freezer state did not settle")
+
+// Freeze freezes the cgroup and every cgroup below it, and waits up to
+// limit until the kernel says so.
+func (c *Cgroup) Freeze(limit time.Duration) error { return c.setFrozen(true, limit) }
+
+// Thaw thaws the cgroup and every cgroup below it, and waits up to limit
+// until the kernel says so.  A cgroup that is gone is no error: its
+// members went with it.
+func (c *Cgroup) Thaw(limit time.Duration) error {
+	if err := c.setFrozen(false, limit); !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func (c *Cgroup) setFrozen(frozen bool, limit time.Duration) error {
 	file, value, done := "cgroup.freeze", "0", "frozen 0"
 	if frozen {
 		value, done = "1", "frozen 1"
@@ -136,21 +156,25 @@ func (c *Cgroup) freeze(frozen bool) error {
 			value, done = "FROZEN", "FROZEN"
 		}
 	}
-	if err := os.WriteFile(filepath.Join(c.Path, file), []byte(value), 0); err != nil {
-		return fmt.Errorf("freeze cgroup %s (%s): %w", c.Path, value, err)
+	fail := func(err error) error { return fmt.Errorf("freeze cgroup %s (%s): %w", c.Path, value, err) }
+	if _, err := removedAsNotExist(nil, os.WriteFile(filepath.Join(c.Path, file), []byte(value), 0)); err != nil {
+		return fail(err)
 	}
 	state := filepath.Join(c.Path, "freezer.state")
 	if c.v2 {
 		state = filepath.Join(c.Path, "cgroup.events")
 	}
-	err := poll(freezeTimeout, func() (bool, error) {
-		data, err := os.ReadFile(state)
-		return err != nil || strings.Contains(string(data), done), nil
+	err := poll(limit, func() (bool, error) {
+		data, err := removedAsNotExist(os.ReadFile(state))
+		return err == nil && strings.Contains(string(data), done), err
 	})
 	if errors.Is(err, errTimeout) {
-		return nil // a dying or zombie member can keep the state from settling
+		err = ErrNotSettled
 	}
-	return err
+	if err != nil {
+		return fail(err)
+	}
+	return nil
 }
 
 // live lists the members of a cgroup that may be removed meanwhile: one

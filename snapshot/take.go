@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/vrid/vrid/cgroup"
 	"github.com/vrid/vrid/chain"
 	"github.com/vrid/vrid/config"
 	"github.com/vrid/vrid/criu"
@@ -172,7 +173,7 @@ type taking struct {
 
 	members  []int             // the chain's processes, system pids
 	detached []quiesce.Process // processes whose SysV shm attachments are detached
-	frozen   *freezer
+	frozen   *cgroup.Cgroup
 }
 
 func (s *taking) run(ctx context.Context) error {
@@ -274,7 +275,7 @@ func (s *taking) dump(ctx context.Context, tables *vresource.Tables) error {
 		FileLocks:    true, // the layer's writer lock is an OFD lock
 	}
 	if s.frozen != nil {
-		opts.FreezeCgroup = s.frozen.path
+		opts.FreezeCgroup = s.frozen.Path
 	}
 	if fd, ok := logFD(root); ok {
 		key, err := criu.ExternalKey(root, fd)
@@ -319,7 +320,7 @@ func logFD(pid int) (int, bool) {
 func (s *taking) resume() error {
 	var errs []error
 	if s.frozen != nil {
-		errs = append(errs, s.frozen.thaw())
+		errs = append(errs, s.frozen.Thaw(freezeLimit))
 		s.frozen = nil
 	}
 	if len(s.detached) > 0 {
@@ -341,7 +342,7 @@ func (s *taking) end(image string) error {
 		_ = unix.Kill(pid, unix.SIGKILL)
 	}
 	if s.frozen != nil {
-		return s.frozen.thaw() // killed tasks die once thawed
+		return s.frozen.Thaw(freezeLimit) // killed tasks die once thawed
 	}
 	return nil
 }

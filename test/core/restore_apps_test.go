@@ -76,6 +76,9 @@ func TestRestoreRedis(t *testing.T) {
 	if got := serverPid(redis("info", "server")); got != "1000" {
 		t.Fatalf("redis's process_id before the snapshot: %q, want 1000", got)
 	}
+	// CRIU dumps no connected TCP socket: redis must have closed the
+	// last redis-cli's, which it may not have seen end yet.
+	poll(t, "redis closes its clients' connections", func() bool { return !tcpConnected(t, port) })
 	image := filepath.Join(t.TempDir(), "image")
 	if res := vrid(t, stateDir, "snapshot", "redis", "--image", image); res.Code != 0 {
 		t.Fatalf("vrid snapshot redis:\n%s", res)
@@ -132,4 +135,23 @@ func serverPid(info string) string {
 		}
 	}
 	return ""
+}
+
+// tcpConnected says whether a socket of local port port on 127.0.0.1 is
+// connected (ESTABLISHED) or waits for its owner to close it
+// (CLOSE_WAIT), from /proc/net/tcp.
+func tcpConnected(t *testing.T, port int) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := fmt.Sprintf("0100007F:%04X", port)
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && f[1] == local && (f[3] == "01" || f[3] == "08") {
+			return true
+		}
+	}
+	return false
 }
