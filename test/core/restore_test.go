@@ -729,8 +729,10 @@ func TestSnapshotSync(t *testing.T) {
 			}
 		}
 	}
+	supervisor := registry(t, stateDir)["durable"].Owner.Pid
 	c.wake(t)
 	c.waitLine(t, "PASS")
+	waitSupervisor(t, supervisor)
 	checkNoLeaks(t, stateDir, ipcBefore)
 }
 
