@@ -89,7 +89,11 @@ func TestExecJoinsChain(t *testing.T) {
 	// ...whose pid in the container's pid namespace is in the chain's
 	// tables as virtual pid 1001.
 	nsPid := innermostPid(t, hostPid)
-	rows := vridPS(t, e)
+	var rows []psRow
+	waitFor(t, func() bool { // the layer in it binds its pid once it runs
+		rows = vridPS(t, e)
+		return slices.ContainsFunc(rows, func(r psRow) bool { return r.HostPID == hostPid && r.VirtPID != 0 })
+	}, "the exec'd process bound in the chain")
 	found := false
 	for _, r := range rows {
 		if r.Chain == id && r.VirtPID == 1001 {

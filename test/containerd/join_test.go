@@ -109,7 +109,7 @@ func TestJoinJoinable(t *testing.T) {
 	var rows []psRow
 	waitFor(t, func() bool {
 		rows = chainRows(t, e, ownerID)
-		return len(rows) == len(wantRows) && rows[len(rows)-1].VirtPID != 0
+		return allBound(rows, len(wantRows))
 	}, "the joiner in vrid ps")
 	if !reflect.DeepEqual(rows, wantRows) {
 		t.Errorf("vrid ps shows chain %s as\n%+v\nwant\n%+v", ownerID, rows, wantRows)
@@ -124,6 +124,13 @@ func TestJoinJoinable(t *testing.T) {
 func chainRows(t *testing.T, e *env, name string) []psRow {
 	t.Helper()
 	return slices.DeleteFunc(vridPS(t, e), func(r psRow) bool { return r.Chain != name })
+}
+
+// allBound says whether there are n rows, each with its virtual pid: a
+// process is in its container's cgroup before the layer in it has bound
+// its pid (vpid 0 until then).
+func allBound(rows []psRow, n int) bool {
+	return len(rows) == n && !slices.ContainsFunc(rows, func(r psRow) bool { return r.VirtPID == 0 })
 }
 
 // tableEntries is every entry of a chain's tables.
@@ -180,7 +187,7 @@ func TestJoinCRIPod(t *testing.T) {
 	var rows []psRow
 	waitFor(t, func() bool {
 		rows = chainRows(t, e, chainName)
-		return len(rows) == 2
+		return allBound(rows, 2)
 	}, "both containers in vrid ps")
 	for i, r := range rows {
 		if r.VirtPID != int32(1000+i) || r.Command != "/probe sleep" || r.AID != uint64(ch.AID) || r.State != "running" {

@@ -74,7 +74,7 @@ func TestCRIPodChain(t *testing.T) {
 			var rows []psRow
 			waitFor(t, func() bool {
 				rows = chainRows(t, e, name)
-				return len(rows) == len(wantRows) && rows[len(rows)-1].VirtPID != 0
+				return allBound(rows, len(wantRows))
 			}, "both containers in vrid ps")
 			if !reflect.DeepEqual(rows, wantRows) {
 				t.Errorf("vrid ps shows chain %s as\n%+v\nwant\n%+v", name, rows, wantRows)
@@ -151,7 +151,7 @@ func TestCRIPodOwnPIDNamespace(t *testing.T) {
 	var rows []psRow
 	waitFor(t, func() bool {
 		rows = chainRows(t, e, name)
-		return len(rows) == 1 && rows[0].VirtPID != 0
+		return allBound(rows, 1)
 	}, "the container in vrid ps")
 	if !reflect.DeepEqual(rows, wantRows) {
 		t.Errorf("vrid ps shows chain %s as\n%+v\nwant\n%+v", name, rows, wantRows)
