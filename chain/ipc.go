@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"unsafe"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/vrid/vrid/sysv"
 	"github.com/vrid/vrid/vresource"
 )
 
@@ -32,15 +32,7 @@ import (
 // Key 0 (IPC_PRIVATE) is no pass: private objects meet the same rules.
 
 // ipcStat is what IPC_STAT says of an object now, in host ids.
-type ipcStat struct {
-	Key   int32
-	UID   uint32 // owner
-	CUID  uint32 // creator
-	CGID  uint32
-	CPID  int32  // shm
-	CTime int64  // shm, msg
-	Size  uint64 // sem: nsems; shm: bytes
-}
+type ipcStat = sysv.Stat
 
 // ipcSubject is the chain as teardown judges it.
 type ipcSubject struct {
@@ -77,64 +69,6 @@ func (s ipcSubject) refusal(st ipcStat, rec *vresource.IPCRecord) string {
 	return ""
 }
 
-// statIPC asks the kernel about an object.  The calls go without libc:
-// 64-bit kernels have only the 64-bit layouts.
-func statIPC(rt vresource.ResourceType, sysID int32) (ipcStat, error) {
-	switch rt {
-	case vresource.Sem:
-		var ds semidDS
-		_, _, errno := unix.Syscall6(unix.SYS_SEMCTL, uintptr(sysID), 0, unix.IPC_STAT, uintptr(unsafe.Pointer(&ds)), 0, 0)
-		if errno != 0 {
-			return ipcStat{}, errno
-		}
-		return statOf(&ds.Perm, 0, 0, ds.Nsems), nil
-	case vresource.Shm:
-		var ds unix.SysvShmDesc
-		if _, err := unix.SysvShmCtl(int(sysID), unix.IPC_STAT, &ds); err != nil {
-			return ipcStat{}, err
-		}
-		return statOf(&ds.Perm, ds.Cpid, ds.Ctime, ds.Segsz), nil
-	case vresource.Msg:
-		var ds msqidDS
-		_, _, errno := unix.Syscall(unix.SYS_MSGCTL, uintptr(sysID), unix.IPC_STAT, uintptr(unsafe.Pointer(&ds)))
-		if errno != 0 {
-			return ipcStat{}, errno
-		}
-		return statOf(&ds.Perm, 0, ds.Ctime, 0), nil
-	}
-	return ipcStat{}, fmt.Errorf("%s is no System V type", rt)
-}
-
-func statOf(p *unix.SysvIpcPerm, cpid int32, ctime int64, size uint64) ipcStat {
-	return ipcStat{Key: p.Key, UID: p.Uid, CUID: p.Cuid, CGID: p.Cgid, CPID: cpid, CTime: ctime, Size: size}
-}
-
-// msqidDS is struct msqid64_ds of 64-bit kernels, up to msg_ctime: the
-// same on amd64 and arm64.
-type msqidDS struct {
-	Perm  unix.SysvIpcPerm
-	Stime int64
-	Rtime int64
-	Ctime int64
-	_     [7]uint64
-}
-
-func rmidIPC(rt vresource.ResourceType, sysID int32) error {
-	var errno unix.Errno
-	switch rt {
-	case vresource.Sem:
-		_, _, errno = unix.Syscall6(unix.SYS_SEMCTL, uintptr(sysID), 0, unix.IPC_RMID, 0, 0, 0)
-	case vresource.Shm:
-		_, _, errno = unix.Syscall(unix.SYS_SHMCTL, uintptr(sysID), unix.IPC_RMID, 0)
-	case vresource.Msg:
-		_, _, errno = unix.Syscall(unix.SYS_MSGCTL, uintptr(sysID), unix.IPC_RMID, 0)
-	}
-	if errno != 0 {
-		return errno
-	}
-	return nil
-}
-
 // RemoveIPC removes the System V objects the chain's tables name that
 // pass the rules above, in the caller's IPC namespace, which must be the
 // chain's (InIPCNamespace).  Objects left alone are logged, with why.
@@ -144,7 +78,7 @@ func RemoveIPC(t *vresource.Tables, facts vresource.Facts, log logrus.FieldLogge
 	var errs []error
 	for _, rt := range []vresource.ResourceType{vresource.Sem, vresource.Shm, vresource.Msg} {
 		for _, e := range t.Entries(rt) {
-			st, err := statIPC(rt, e.Sys)
+			st, err := sysv.StatObject(rt, e.Sys)
 			if err != nil {
 				continue // already gone
 			}
@@ -156,7 +90,7 @@ func RemoveIPC(t *vresource.Tables, facts vresource.Facts, log logrus.FieldLogge
 				log.Warnf("chain %s: %s %d (virtual %d) left alone: %s", t.AID(), rt, e.Sys, e.Virt, why)
 				continue
 			}
-			if err := rmidIPC(rt, e.Sys); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EIDRM) {
+			if err := sysv.RemoveObject(rt, e.Sys); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EIDRM) {
 				errs = append(errs, fmt.Errorf("remove %s %d (virtual %d): %w", rt, e.Sys, e.Virt, err))
 			}
 		}
@@ -173,7 +107,7 @@ func IPCRefusal(t *vresource.Tables, facts vresource.Facts) func(rt vresource.Re
 	who := ipcSubject{facts: facts, samePIDNS: samePIDNamespace(facts)}
 	records := t.IPCRecords()
 	return func(rt vresource.ResourceType, sys int32) string {
-		st, err := statIPC(rt, sys)
+		st, err := sysv.StatObject(rt, sys)
 		if err != nil {
 			return fmt.Sprintf("IPC_STAT: %v", err)
 		}
@@ -189,7 +123,7 @@ func IPCRefusal(t *vresource.Tables, facts vresource.Facts) func(rt vresource.Re
 // restore's), as the layer writes one for the objects the chain makes:
 // what IPC_STAT says of it now.
 func RecordIPC(rt vresource.ResourceType, sys int32) (vresource.IPCRecord, error) {
-	st, err := statIPC(rt, sys)
+	st, err := sysv.StatObject(rt, sys)
 	if err != nil {
 		return vresource.IPCRecord{}, fmt.Errorf("record %s %d: %w", rt, sys, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vrid/vrid/vresource"
 )
 
 // Flags and commands of <linux/ipc.h>, <linux/sem.h>, <linux/shm.h> and
@@ -23,18 +25,8 @@ const (
 	ipcPrivate = unix.IPC_PRIVATE
 )
 
-// semid64DS and msqid64DS are the kernel's semid64_ds and msqid64_ds on
-// 64-bit Linux (x86_64, arm64); shmid64_ds is unix.SysvShmDesc.
-type semid64DS struct {
-	Perm  unix.SysvIpcPerm
-	Otime int64
-	_     uint64
-	Ctime int64
-	_     uint64
-	Nsems uint64
-	_     [2]uint64
-}
-
+// semid64DS (sem_<arch>.go) and msqid64DS are the kernel's semid64_ds
+// and msqid64_ds on 64-bit Linux; shmid64_ds is unix.SysvShmDesc.
 type msqid64DS struct {
 	Perm   unix.SysvIpcPerm
 	Stime  int64
@@ -164,4 +156,53 @@ func errBack(err error, egid int) error {
 func setEffective(call uintptr, id int) error {
 	_, _, e := unix.RawSyscall(call, ^uintptr(0), uintptr(id), ^uintptr(0))
 	return errnoErr(e)
+}
+
+// Stat is what IPC_STAT says of an object that tells it from another:
+// its key, owner, creator, and for some types its creator's pid, change
+// time and size.
+type Stat struct {
+	Key   int32
+	UID   uint32 // owner
+	CUID  uint32 // creator
+	CGID  uint32
+	CPID  int32  // shm
+	CTime int64  // shm, msg
+	Size  uint64 // sem: nsems; shm: bytes
+}
+
+// StatObject asks the kernel about the object of type rt and system id
+// sys, in the caller's IPC namespace.
+func StatObject(rt vresource.ResourceType, sys int32) (Stat, error) {
+	statOf := func(p *unix.SysvIpcPerm, cpid int32, ctime int64, size uint64) Stat {
+		return Stat{Key: p.Key, UID: p.Uid, CUID: p.Cuid, CGID: p.Cgid, CPID: cpid, CTime: ctime, Size: size}
+	}
+	switch rt {
+	case vresource.Sem:
+		var ds semid64DS
+		err := semctl(sys, 0, unix.IPC_STAT, unsafe.Pointer(&ds))
+		return statOf(&ds.Perm, 0, 0, ds.Nsems), err
+	case vresource.Shm:
+		var ds unix.SysvShmDesc
+		err := shmctl(sys, unix.IPC_STAT, &ds)
+		return statOf(&ds.Perm, ds.Cpid, ds.Ctime, ds.Segsz), err
+	case vresource.Msg:
+		var ds msqid64DS
+		err := msgctl(sys, unix.IPC_STAT, &ds)
+		return statOf(&ds.Perm, 0, ds.Ctime, 0), err
+	}
+	return Stat{}, fmt.Errorf("%s is no System V type", rt)
+}
+
+// RemoveObject removes the object of type rt and system id sys (IPC_RMID).
+func RemoveObject(rt vresource.ResourceType, sys int32) error {
+	switch rt {
+	case vresource.Sem:
+		return semctl(sys, 0, unix.IPC_RMID, nil)
+	case vresource.Shm:
+		return shmctl(sys, unix.IPC_RMID, nil)
+	case vresource.Msg:
+		return msgctl(sys, unix.IPC_RMID, nil)
+	}
+	return fmt.Errorf("%s is no System V type", rt)
 }

@@ -205,16 +205,7 @@ func Remove(rebinds []Rebind) error {
 func removeAll(rebinds []Rebind) error {
 	var errs []error
 	for _, r := range rebinds {
-		var err error
-		switch r.Type {
-		case vresource.Sem:
-			err = semctl(r.NewSys, 0, unix.IPC_RMID, nil)
-		case vresource.Shm:
-			err = shmctl(r.NewSys, unix.IPC_RMID, nil)
-		case vresource.Msg:
-			err = msgctl(r.NewSys, unix.IPC_RMID, nil)
-		}
-		if err != nil {
+		if err := RemoveObject(r.Type, r.NewSys); err != nil {
 			errs = append(errs, fmt.Errorf("remove %s %d, created for virtual %d: %w", r.Type, r.NewSys, r.Virt, err))
 		}
 	}

@@ -3,7 +3,6 @@ package sysv
 import (
 	"errors"
 	"fmt"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -39,18 +38,6 @@ func ObjectsOf(t *vresource.Tables) ([]Object, error) {
 }
 
 func keyOf(rt vresource.ResourceType, sys int32) (int32, error) {
-	switch rt {
-	case vresource.Sem:
-		var ds semid64DS
-		err := semctl(sys, 0, unix.IPC_STAT, unsafe.Pointer(&ds))
-		return ds.Perm.Key, err
-	case vresource.Shm:
-		var ds unix.SysvShmDesc
-		err := shmctl(sys, unix.IPC_STAT, &ds)
-		return ds.Perm.Key, err
-	default:
-		var ds msqid64DS
-		err := msgctl(sys, unix.IPC_STAT, &ds)
-		return ds.Perm.Key, err
-	}
+	st, err := StatObject(rt, sys)
+	return st.Key, err
 }

@@ -1,9 +1,9 @@
-package chain
+package sysv
 
 import "golang.org/x/sys/unix"
 
-// semidDS is struct semid64_ds of asm-generic on 64-bit.
-type semidDS struct {
+// semid64DS is struct semid64_ds of asm-generic on 64-bit.
+type semid64DS struct {
 	Perm  unix.SysvIpcPerm
 	Otime int64
 	Ctime int64

@@ -1,9 +1,9 @@
-package chain
+package sysv
 
 import "golang.org/x/sys/unix"
 
-// semidDS is struct semid64_ds of x86_64, which pads each time.
-type semidDS struct {
+// semid64DS is struct semid64_ds of x86_64, which pads each time.
+type semid64DS struct {
 	Perm  unix.SysvIpcPerm
 	Otime int64
 	_     uint64
