@@ -310,22 +310,7 @@ func (r *ContainerRestore) criuView() (string, error) {
 // the ones whose System V shm was detached attach it again.  hostPid
 // gives the host pid of a pid of the container's pid namespace.
 func (r *ContainerRestore) Resumed(hostPid func(nsPid int32) (int, error)) error {
-	if err := reapplyUndo(r.tables, quiesceTimeout, hostPid); err != nil {
-		return err
-	}
-	var procs []quiesce.Process
-	for _, q := range r.Manifest.Quiesced {
-		sys, ok := r.tables.Lookup(vresource.PID, q.VirtPid)
-		if !ok {
-			return fmt.Errorf("quiesced process %d has no pid after the restore", q.VirtPid)
-		}
-		pid, err := hostPid(sys)
-		if err != nil {
-			return err
-		}
-		procs = append(procs, quiesce.Process{Pid: pid, SysV: q.SysV})
-	}
-	if err := quiesce.Attach(procs, quiesceTimeout); err != nil {
+	if err := resumeRestored(r.tables, r.Manifest.Quiesced, hostPid); err != nil {
 		return err
 	}
 	errs := []error{os.RemoveAll(r.work), r.tables.Close()}

@@ -353,20 +353,7 @@ func (r *restoring) restoreTree(ctx context.Context, dir string, tree *criu.Tree
 		return err
 	}
 	r.ch.RootPid = root
-	// Before the detached processes attach again and let their threads
-	// go: they give their undo lists back their adjustments first.
-	if err := reapplyUndo(r.tables, quiesceTimeout, func(pid int32) (int, error) { return int(pid), nil }); err != nil {
-		return err
-	}
-	var quiesced []quiesce.Process
-	for _, q := range r.m.Quiesced {
-		sys, ok := r.tables.Lookup(vresource.PID, q.VirtPid)
-		if !ok {
-			return fmt.Errorf("quiesced process %d has no pid after the restore", q.VirtPid)
-		}
-		quiesced = append(quiesced, quiesce.Process{Pid: int(sys), SysV: q.SysV})
-	}
-	if err := quiesce.Attach(quiesced, quiesceTimeout); err != nil {
+	if err := resumeRestored(r.tables, r.m.Quiesced, func(pid int32) (int, error) { return int(pid), nil }); err != nil {
 		return err
 	}
 	r.ph.done("undo and attach")
@@ -406,4 +393,28 @@ func killTree(root int) error {
 	var ws unix.WaitStatus
 	_, err := unix.Wait4(root, &ws, 0, nil)
 	return err
+}
+
+// resumeRestored finishes a restore once the processes run: the ones with
+// SEM_UNDO adjustments give their undo lists them again, and only then do
+// the ones whose System V shm was detached attach it again and let their
+// threads go.  hostPid turns a pid the tables hold into one the caller
+// can signal.
+func resumeRestored(t *vresource.Tables, quiesced []Quiesced, hostPid func(sys int32) (int, error)) error {
+	if err := reapplyUndo(t, quiesceTimeout, hostPid); err != nil {
+		return err
+	}
+	var procs []quiesce.Process
+	for _, q := range quiesced {
+		sys, ok := t.Lookup(vresource.PID, q.VirtPid)
+		if !ok {
+			return fmt.Errorf("quiesced process %d has no pid after the restore", q.VirtPid)
+		}
+		pid, err := hostPid(sys)
+		if err != nil {
+			return err
+		}
+		procs = append(procs, quiesce.Process{Pid: pid, SysV: q.SysV})
+	}
+	return quiesce.Attach(procs, quiesceTimeout)
 }
