@@ -7,7 +7,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vrid/vrid/chain"
 	"github.com/vrid/vrid/harness"
 )
 
@@ -42,11 +41,7 @@ func execAction(c *cli.Context) error {
 	if len(args) == 0 {
 		return errors.New("no command given: " + execUsage)
 	}
-	cfg, log, err := setup(c)
-	if err != nil {
-		return err
-	}
-	reg, err := chain.OpenRegistry(cfg)
+	cfg, log, reg, err := setupRegistry(c)
 	if err != nil {
 		return err
 	}

@@ -18,11 +18,7 @@ func gcCommand() *cli.Command {
 }
 
 func gcAction(c *cli.Context) error {
-	cfg, log, err := setup(c)
-	if err != nil {
-		return err
-	}
-	reg, err := chain.OpenRegistry(cfg)
+	cfg, log, reg, err := setupRegistry(c)
 	if err != nil {
 		return err
 	}

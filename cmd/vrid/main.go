@@ -68,11 +68,16 @@ func setup(c *cli.Context) (*config.Config, *logrus.Logger, error) {
 	return &cfg, log, nil
 }
 
-// openRegistry is setup for the verbs that only read the registry.
-func openRegistry(c *cli.Context) (vresource.Registry, error) {
-	cfg, _, err := setup(c)
+// setupRegistry is setup, then the registry of the configured state
+// directory: what every verb on existing chains starts with.
+func setupRegistry(c *cli.Context) (*config.Config, *logrus.Logger, vresource.Registry, error) {
+	cfg, log, err := setup(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	return chain.OpenRegistry(cfg)
+	reg, err := chain.OpenRegistry(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, log, reg, nil
 }

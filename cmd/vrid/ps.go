@@ -39,11 +39,7 @@ type psProcess struct {
 }
 
 func psAction(c *cli.Context) (err error) {
-	cfg, _, err := setup(c)
-	if err != nil {
-		return err
-	}
-	reg, err := chain.OpenRegistry(cfg)
+	cfg, _, reg, err := setupRegistry(c)
 	if err != nil {
 		return err
 	}

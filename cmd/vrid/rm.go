@@ -28,11 +28,7 @@ func rmAction(c *cli.Context) error {
 	if c.Args().Len() != 1 {
 		return errors.New("give one chain: vrid rm NAME|AID (see vrid ps)")
 	}
-	cfg, log, err := setup(c)
-	if err != nil {
-		return err
-	}
-	reg, err := chain.OpenRegistry(cfg)
+	cfg, log, reg, err := setupRegistry(c)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vrid/vrid/chain"
 	"github.com/vrid/vrid/snapshot"
 )
 
@@ -30,11 +29,7 @@ func snapshotAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg, log, err := setup(c)
-	if err != nil {
-		return err
-	}
-	reg, err := chain.OpenRegistry(cfg)
+	cfg, log, reg, err := setupRegistry(c)
 	if err != nil {
 		return err
 	}

@@ -41,11 +41,7 @@ func tablesAction(c *cli.Context) error {
 	if len(args) != 1 {
 		return errors.New("give one chain: vrid tables NAME|AID [--json] (see vrid ps)")
 	}
-	cfg, _, err := setup(c)
-	if err != nil {
-		return err
-	}
-	reg, err := chain.OpenRegistry(cfg)
+	cfg, _, reg, err := setupRegistry(c)
 	if err != nil {
 		return err
 	}
